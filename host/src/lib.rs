@@ -1,0 +1,1 @@
+//! The GoldFish node (built in issue #3).

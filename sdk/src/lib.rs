@@ -1,0 +1,2 @@
+//! The GoldFish guest SDK (built in issue #3).
+#![no_std]

@@ -1,0 +1,1 @@
+//! Model checks of goldfish-core (built in issue #6).

@@ -1,0 +1,1 @@
+//! In-process transport for GoldFish nodes (built in issue #3).

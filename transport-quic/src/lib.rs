@@ -1,0 +1,1 @@
+//! QUIC transport with mutual TLS between GoldFish nodes (built in issue #4).
