@@ -320,7 +320,10 @@ impl<S: Storage<Entry>> Buffer<S> {
         self.oldest_waiting(|e| {
             matches!(
                 (e.state, e.meta.target),
-                (EntryState::Waiting { overdue: true, .. }, Target::Function(_))
+                (
+                    EntryState::Waiting { overdue: true, .. },
+                    Target::Function(_)
+                )
             )
         })
     }
@@ -466,7 +469,8 @@ mod tests {
         b.enqueue(Tick(1), msg(2, 1, 100), None).unwrap();
         assert_eq!(b.oldest_waiting(|_| true), Some(a));
         assert_eq!(
-            b.oldest_waiting(|e| e.waiting_pin() == Some(None)).map(|r| b.get(r).unwrap().meta.id),
+            b.oldest_waiting(|e| e.waiting_pin() == Some(None))
+                .map(|r| b.get(r).unwrap().meta.id),
             Some(MessageId(2))
         );
         b.unpin_all(Slot(2));

@@ -628,7 +628,10 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
         let Some(a) = self.actors.get_mut(slot.index()) else {
             return false;
         };
-        if a.life.handle(now, LifecycleEvent::Deliver(id), idle).is_err() {
+        if a.life
+            .handle(now, LifecycleEvent::Deliver(id), idle)
+            .is_err()
+        {
             return false;
         }
         a.job = Some(e);
@@ -717,11 +720,13 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
 
     /// The oldest waiting message the actor in `slot` should take next.
     fn next_for(&self, slot: Slot, a: &Actor) -> Option<EntryRef> {
-        let pinned = self.buffer.oldest_waiting(|e| match (e.meta.target, a.id.key) {
-            (Target::Actor(_, k), ActorKey::Keyed(mine)) => k == mine,
-            (Target::Function(_), ActorKey::Instance(_)) => e.waiting_pin() == Some(Some(slot)),
-            _ => false,
-        });
+        let pinned = self
+            .buffer
+            .oldest_waiting(|e| match (e.meta.target, a.id.key) {
+                (Target::Actor(_, k), ActorKey::Keyed(mine)) => k == mine,
+                (Target::Function(_), ActorKey::Instance(_)) => e.waiting_pin() == Some(Some(slot)),
+                _ => false,
+            });
         if pinned.is_some() || !matches!(a.id.key, ActorKey::Instance(_)) {
             return pinned;
         }

@@ -298,7 +298,11 @@ mod tests {
         let long = "x".repeat(MAX_FUNCTION_LEN + 1);
         assert!(matches!(
             FunctionId::new(&long),
-            Err(IdError::TooLong { max: 48, len: 49, .. })
+            Err(IdError::TooLong {
+                max: 48,
+                len: 49,
+                ..
+            })
         ));
         assert!(FunctionId::new(&long[..MAX_FUNCTION_LEN]).is_ok());
     }
@@ -306,7 +310,10 @@ mod tests {
     #[test]
     fn keys_allow_text_but_not_control_characters() {
         assert_eq!(Key::new("sensor/7 ü").unwrap().as_str(), "sensor/7 ü");
-        assert!(matches!(Key::new("a\nb"), Err(IdError::BadChar { at: 1, .. })));
+        assert!(matches!(
+            Key::new("a\nb"),
+            Err(IdError::BadChar { at: 1, .. })
+        ));
     }
 
     #[test]

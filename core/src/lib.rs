@@ -55,9 +55,7 @@ pub mod wire;
 
 #[cfg(feature = "alloc")]
 pub use dispatcher::HeapDispatcher;
-pub use dispatcher::{
-    ActorInfo, DispatchError, Dispatcher, FixedDispatcher, Output, Termination,
-};
+pub use dispatcher::{ActorInfo, DispatchError, Dispatcher, FixedDispatcher, Output, Termination};
 pub use ids::{ActorId, ActorKey, FunctionId, IdError, Key, MessageId, NodeId, Slot};
 pub use limits::{Limits, LimitsError};
 pub use message::{Disposition, FaultKind, MessageMeta, RejectReason, Target, Verdict};

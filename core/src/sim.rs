@@ -280,7 +280,10 @@ mod tests {
     fn rejections_come_first() {
         let mut a = anycast(None);
         a.message.bytes = 51;
-        assert_eq!(run(&L, true, &[], &a), Decision::Reject(RejectReason::TooLarge));
+        assert_eq!(
+            run(&L, true, &[], &a),
+            Decision::Reject(RejectReason::TooLarge)
+        );
         let mut a = anycast(None);
         a.message.deadline = Tick(0);
         assert_eq!(
@@ -304,12 +307,24 @@ mod tests {
     fn addressed_actor_is_never_given_a_second_activation() {
         let a = addressed("k");
         let busy = keyed(0, "k", Phase::Running, Disposition::Any);
-        assert_eq!(run(&L, true, &[busy], &a), Decision::Enqueue(Queue::Actor(Slot(0))));
-        assert_eq!(run(&L, false, &[busy], &a), Decision::Reject(RejectReason::Overloaded));
+        assert_eq!(
+            run(&L, true, &[busy], &a),
+            Decision::Enqueue(Queue::Actor(Slot(0)))
+        );
+        assert_eq!(
+            run(&L, false, &[busy], &a),
+            Decision::Reject(RejectReason::Overloaded)
+        );
         let refusing = keyed(0, "k", Phase::Running, Disposition::Refuse);
-        assert_eq!(run(&L, true, &[refusing], &a), Decision::Reject(RejectReason::Busy));
+        assert_eq!(
+            run(&L, true, &[refusing], &a),
+            Decision::Reject(RejectReason::Busy)
+        );
         let stopping = keyed(0, "k", Phase::Running, Disposition::Stop);
-        assert_eq!(run(&L, true, &[stopping], &a), Decision::Enqueue(Queue::Actor(Slot(0))));
+        assert_eq!(
+            run(&L, true, &[stopping], &a),
+            Decision::Enqueue(Queue::Actor(Slot(0)))
+        );
         let idle = keyed(0, "k", Phase::Suspended, Disposition::Any);
         assert_eq!(run(&L, true, &[idle], &a), Decision::Deliver(Slot(0)));
         // Another key's actor does not count; there is room for a new one.
@@ -317,7 +332,10 @@ mod tests {
         assert_eq!(run(&L, true, &[other], &a), Decision::Spawn);
         let full = [other, keyed(1, "i", Phase::Running, Disposition::Any)];
         assert_eq!(run(&L, true, &full, &a), Decision::Enqueue(Queue::Function));
-        assert_eq!(run(&L, false, &full, &a), Decision::Reject(RejectReason::Overloaded));
+        assert_eq!(
+            run(&L, false, &full, &a),
+            Decision::Reject(RejectReason::Overloaded)
+        );
         let mut remote = a;
         remote.elsewhere = Elsewhere::Owner(NodeId::new("n2").unwrap());
         assert_eq!(
@@ -339,7 +357,10 @@ mod tests {
         assert_eq!(run(&L, true, &[old, sess], &a), Decision::Deliver(Slot(0)));
         assert_eq!(run(&L, true, &[sess], &a), Decision::Deliver(Slot(1)));
         let busy = inst(0, Phase::Running, Disposition::Any, 5);
-        assert_eq!(run(&L, true, &[busy], &a), Decision::Enqueue(Queue::Function));
+        assert_eq!(
+            run(&L, true, &[busy], &a),
+            Decision::Enqueue(Queue::Function)
+        );
         assert_eq!(run(&L, false, &[busy], &a), Decision::Spawn);
         let no_wait = Limits {
             max_wait: Span::ZERO,
@@ -362,7 +383,10 @@ mod tests {
             run(&L, true, &both, &spill),
             Decision::Forward(NodeId::new("n2").unwrap())
         );
-        assert_eq!(run(&L, false, &both, &a), Decision::Reject(RejectReason::Overloaded));
+        assert_eq!(
+            run(&L, false, &both, &a),
+            Decision::Reject(RejectReason::Overloaded)
+        );
     }
 
     #[test]
@@ -375,8 +399,14 @@ mod tests {
             Decision::Enqueue(Queue::Actor(Slot(0)))
         );
         // No room to wait: the session gives way to a free instance.
-        assert_eq!(run(&L, false, &[holder, free], &a), Decision::Deliver(Slot(1)));
+        assert_eq!(
+            run(&L, false, &[holder, free], &a),
+            Decision::Deliver(Slot(1))
+        );
         let idle_holder = inst(0, Phase::Suspended, Disposition::Session(k("s")), 1);
-        assert_eq!(run(&L, true, &[idle_holder, free], &a), Decision::Deliver(Slot(0)));
+        assert_eq!(
+            run(&L, true, &[idle_holder, free], &a),
+            Decision::Deliver(Slot(0))
+        );
     }
 }

@@ -15,8 +15,8 @@ use core::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ActorId, MessageId, NodeId};
 use crate::ids::Key;
+use crate::ids::{ActorId, MessageId, NodeId};
 use crate::message::{FaultKind, RejectReason, Target, Verdict};
 use crate::time::{Span, Tick};
 
@@ -196,6 +196,9 @@ impl Outcome {
 }
 
 /// What nodes say to each other.
+// A request carries its ids inline (no heap in core's types); a frame lives
+// only between a socket and a dispatcher, so its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Frame {
     /// The first frame on a connection: who is speaking.
@@ -256,7 +259,10 @@ impl fmt::Display for WireError {
             }
             WireError::Empty => f.write_str("empty frame"),
             WireError::Version { got } => {
-                write!(f, "frame version {got} is not supported (this node speaks {VERSION})")
+                write!(
+                    f,
+                    "frame version {got} is not supported (this node speaks {VERSION})"
+                )
             }
             WireError::Malformed(e) => write!(f, "malformed frame: {e}"),
             WireError::TrailingBytes(n) => write!(f, "{n} bytes left over after the frame"),
@@ -355,8 +361,14 @@ mod tests {
     #[test]
     fn bad_bytes_are_errors() {
         assert_eq!(decode(&[], MAX_FRAME), Err(WireError::Empty));
-        assert_eq!(decode(&[9, 0], MAX_FRAME), Err(WireError::Version { got: 9 }));
-        assert!(matches!(decode(&[VERSION, 200], MAX_FRAME), Err(WireError::Malformed(_))));
+        assert_eq!(
+            decode(&[9, 0], MAX_FRAME),
+            Err(WireError::Version { got: 9 })
+        );
+        assert!(matches!(
+            decode(&[VERSION, 200], MAX_FRAME),
+            Err(WireError::Malformed(_))
+        ));
         let mut ok = encode(&Frame::Ping { nonce: 7 }, MAX_FRAME).unwrap();
         ok.push(0);
         assert_eq!(decode(&ok, MAX_FRAME), Err(WireError::TrailingBytes(1)));
@@ -364,7 +376,7 @@ mod tests {
             decode(&[VERSION; 11], 10),
             Err(WireError::TooLarge { len: 11, max: 10 })
         );
-        assert_eq!(check_frame_len(u64::MAX, MAX_FRAME).is_err(), true);
+        assert!(check_frame_len(u64::MAX, MAX_FRAME).is_err());
         // A length prefix that claims more than the input holds.
         assert!(decode(&[VERSION, 2, 1, 0xff, 0xff, 0xff, 0x0f], MAX_FRAME).is_err());
     }
