@@ -396,4 +396,116 @@ mod tests {
             Outcome::Rejected(RejectReason::Busy)
         );
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        fn name() -> impl Strategy<Value = String> {
+            "[a-z][a-z0-9._-]{0,20}"
+        }
+
+        fn key() -> impl Strategy<Value = Key> {
+            "[^\\p{Cc}]{1,16}".prop_filter_map("fits", |s| Key::new(&s).ok())
+        }
+
+        fn target() -> impl Strategy<Value = Target> {
+            (name(), proptest::option::of(key())).prop_map(|(f, k)| {
+                let f = FunctionId::new(&f).unwrap();
+                match k {
+                    Some(k) => Target::Actor(f, k),
+                    None => Target::Function(f),
+                }
+            })
+        }
+
+        fn request() -> impl Strategy<Value = Request> {
+            (
+                any::<u128>(),
+                target(),
+                proptest::option::of((name(), any::<u32>())),
+                proptest::option::of(name()),
+                proptest::option::of(key()),
+                any::<u64>(),
+                any::<u32>(),
+                proptest::collection::vec(any::<u8>(), 0..300),
+            )
+                .prop_map(
+                    |(id, target, sender, reply_to, session, budget, attempt, payload)| Request {
+                        id: MessageId(id),
+                        target,
+                        sender: sender.map(|(f, n)| ActorId {
+                            function: FunctionId::new(&f).unwrap(),
+                            key: ActorKey::Instance(n),
+                        }),
+                        reply_to: reply_to.map(|n| NodeId::new(&n[..n.len().min(32)]).unwrap()),
+                        session,
+                        budget: Span(budget),
+                        attempt,
+                        payload: Payload(payload),
+                    },
+                )
+        }
+
+        fn outcome() -> impl Strategy<Value = Outcome> {
+            prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..100)
+                    .prop_map(|v| Outcome::Reply(Payload(v))),
+                (".{0,40}").prop_map(|d| Outcome::Failed(Failure {
+                    kind: FaultKind::Trap,
+                    detail: d
+                })),
+                Just(Outcome::Rejected(RejectReason::Overloaded)),
+                Just(Outcome::Expired),
+            ]
+        }
+
+        fn frame() -> impl Strategy<Value = Frame> {
+            prop_oneof![
+                name().prop_map(|n| Frame::Hello {
+                    node: NodeId::new(&n[..n.len().min(32)]).unwrap()
+                }),
+                request().prop_map(Frame::Request),
+                (any::<u128>(), outcome()).prop_map(|(id, outcome)| Frame::Outcome {
+                    id: MessageId(id),
+                    outcome
+                }),
+                any::<u64>().prop_map(|nonce| Frame::Ping { nonce }),
+                any::<u64>().prop_map(|nonce| Frame::Pong { nonce }),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn frames_round_trip(f in frame()) {
+                let bytes = encode(&f, MAX_FRAME).unwrap();
+                prop_assert_eq!(decode(&bytes, MAX_FRAME).unwrap(), f);
+            }
+
+            #[test]
+            fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+                let _ = decode(&bytes, MAX_FRAME);
+                let _ = decode(&bytes, 16);
+            }
+
+            #[test]
+            fn corrupting_a_frame_never_panics(
+                f in frame(),
+                at in any::<prop::sample::Index>(),
+                b in any::<u8>(),
+            ) {
+                let mut bytes = encode(&f, MAX_FRAME).unwrap();
+                let i = at.index(bytes.len());
+                bytes[i] = b;
+                let _ = decode(&bytes, MAX_FRAME);
+            }
+
+            #[test]
+            fn a_cut_frame_is_an_error(f in frame(), cut in any::<prop::sample::Index>()) {
+                let bytes = encode(&f, MAX_FRAME).unwrap();
+                let short = &bytes[..cut.index(bytes.len())];
+                prop_assert!(decode(short, MAX_FRAME).is_err());
+            }
+        }
+    }
 }

@@ -89,7 +89,7 @@ pub fn s3_nothing_lost(sut: &Sut) {
         }
     }
     let buffer = sut.d.buffer();
-    for (&m, _) in &sut.record.accepted {
+    for &m in sut.record.accepted.keys() {
         let outcomes = sut.record.outcomes.get(&m).copied().unwrap_or(0);
         if outcomes > 0 {
             continue;

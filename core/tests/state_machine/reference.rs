@@ -265,7 +265,8 @@ impl Model {
         });
     }
 
-    /// A new actor for `m`; false if no slot is free.
+    /// A new actor for `m`; gives `m` back if no slot is free.
+    #[allow(clippy::result_large_err)]
     fn spawn(&mut self, m: Msg) -> Result<(), Msg> {
         let Some(i) = self.slots.iter().position(Option::is_none) else {
             return Err(m);
