@@ -8,7 +8,7 @@
 
 use goldfish_core::{
     ActorId, ActorKey, Decision, Disposition, FaultKind, FunctionId, Key, Limits, MessageId,
-    Output, Phase, Queue, RejectReason, Slot, Termination, Tick, Verdict,
+    NodeId, Output, Phase, Queue, RejectReason, Slot, Termination, Tick, Verdict,
 };
 use proptest::prelude::*;
 use proptest_state_machine::ReferenceStateMachine;
@@ -51,6 +51,9 @@ pub enum Step {
         session: Option<Key>,
         bytes: u32,
         ttl: u64,
+        /// The registry knows a peer: the owner of an addressed actor, or a
+        /// node with spare capacity for anycast.
+        peer: bool,
     },
     Started(Slot),
     StartFailed(Slot),
@@ -151,7 +154,8 @@ impl Model {
 
     // ----- the SIM decision, from the table -----
 
-    fn decide(&self, m: &Msg) -> Decision {
+    fn decide(&self, m: &Msg, peer: bool) -> Decision {
+        let peer = peer.then(|| NodeId::new("peer").unwrap());
         if self.shutting_down {
             return Decision::Reject(RejectReason::ShuttingDown);
         }
@@ -182,6 +186,9 @@ impl Model {
                     return Decision::Enqueue(Queue::Actor(Slot(*i as u32)));
                 }
                 return Decision::Reject(RejectReason::Overloaded);
+            }
+            if let Some(n) = peer {
+                return Decision::Forward(n);
             }
             if can_spawn {
                 return Decision::Spawn;
@@ -231,6 +238,9 @@ impl Model {
         }
         if can_spawn {
             return Decision::Spawn;
+        }
+        if let Some(n) = peer {
+            return Decision::Forward(n);
         }
         if room {
             return Decision::Enqueue(Queue::Function);
@@ -448,6 +458,7 @@ impl Model {
                 session,
                 bytes,
                 ttl,
+                peer,
             } => {
                 self.next_id += 1;
                 let mut m = Msg {
@@ -462,7 +473,7 @@ impl Model {
                     pin: None,
                     overdue: false,
                 };
-                let d = self.decide(&m);
+                let d = self.decide(&m, peer);
                 self.decision = Some(d);
                 if d.is_accepted() {
                     self.next_seq += 1;

@@ -75,12 +75,14 @@ fn arrive() -> impl Strategy<Value = Step> {
         session(),
         prop_oneof![2 => Just(0u32), 3 => Just(5), 3 => Just(10), 1 => Just(21)],
         prop_oneof![1 => Just(0u64), 2 => Just(1), 3 => Just(60), 3 => Just(400), 3 => Just(100_000)],
+        proptest::bool::weighted(0.1),
     )
-        .prop_map(|(key, session, bytes, ttl)| Step::Arrive {
+        .prop_map(|(key, session, bytes, ttl, peer)| Step::Arrive {
             key,
             session,
             bytes,
             ttl,
+            peer,
         })
 }
 

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use goldfish_core::buffer::EntryState;
 use goldfish_core::{
-    ActorInfo, ActorKey, Arrival, Decision, FixedDispatcher, Key, MessageId, MessageMeta, Output,
-    Phase, Slot, Span, Target, Termination, Tick,
+    ActorInfo, ActorKey, Arrival, Decision, Elsewhere, FixedDispatcher, Key, MessageId,
+    MessageMeta, NodeId, Output, Phase, Slot, Span, Target, Termination, Tick,
 };
 
 use crate::reference::{function, Model, Step};
@@ -64,6 +64,7 @@ impl Sut {
                 session,
                 bytes,
                 ttl,
+                peer: peer_known,
             } => {
                 self.next_id += 1;
                 let id = MessageId(self.next_id);
@@ -79,7 +80,17 @@ impl Sut {
                     deadline: now.after(Span(ttl)),
                     attempt: 1,
                 };
-                let d = self.d.handle_arrival(now, &Arrival::local(meta)).unwrap();
+                let peer = NodeId::new("peer").unwrap();
+                let elsewhere = match (peer_known, key) {
+                    (false, _) => Elsewhere::Nowhere,
+                    (true, Some(_)) => Elsewhere::Owner(peer),
+                    (true, None) => Elsewhere::Spare(peer),
+                };
+                let arrival = Arrival {
+                    message: meta,
+                    elsewhere,
+                };
+                let d = self.d.handle_arrival(now, &arrival).unwrap();
                 if d.is_accepted() {
                     self.record.accepted.insert(id, (key, self.accepted_count));
                     self.accepted_count += 1;
