@@ -28,7 +28,7 @@
 //!
 //! ## Features
 //!
-//! - `alloc`: [`wire`] (postcard) and [`HeapDispatcher`].
+//! - `alloc`: [`wire`] (postcard), the [`transport`] traits and [`HeapDispatcher`].
 //! - `serde`: serde derives on ids, limits and decisions.
 //! - `std`: `std::error::Error` for the error types.
 #![no_std]
@@ -51,6 +51,8 @@ pub mod sim;
 pub mod slab;
 pub mod time;
 #[cfg(feature = "alloc")]
+pub mod transport;
+#[cfg(feature = "alloc")]
 pub mod wire;
 
 #[cfg(feature = "alloc")]
@@ -58,7 +60,9 @@ pub use dispatcher::HeapDispatcher;
 pub use dispatcher::{ActorInfo, DispatchError, Dispatcher, FixedDispatcher, Output, Termination};
 pub use ids::{ActorId, ActorKey, FunctionId, IdError, Key, MessageId, NodeId, Slot};
 pub use limits::{Limits, LimitsError};
-pub use message::{Disposition, FaultKind, MessageMeta, RejectReason, Target, Verdict};
+pub use message::{
+    Disposition, FaultKind, MessageMeta, RejectReason, Target, TargetError, Verdict,
+};
 pub use phase::{Effect, Lifecycle, LifecycleError, LifecycleEvent, Phase};
 pub use sim::{Arrival, Decision, Elsewhere, Queue};
 pub use time::{Span, Tick};

@@ -44,6 +44,44 @@ impl Target {
     }
 }
 
+/// Why a target string does not parse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TargetError(pub crate::ids::IdError);
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "bad target (use `function` or `function/key`): {}",
+            self.0
+        )
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for TargetError {}
+
+impl Target {
+    /// Parses `function` (anycast) or `function/key` (addressed; the key is
+    /// everything after the first `/`).
+    pub fn parse(s: &str) -> Result<Target, TargetError> {
+        match s.split_once('/') {
+            None => Ok(Target::Function(FunctionId::new(s).map_err(TargetError)?)),
+            Some((f, k)) => Ok(Target::Actor(
+                FunctionId::new(f).map_err(TargetError)?,
+                Key::new(k).map_err(TargetError)?,
+            )),
+        }
+    }
+}
+
+impl core::str::FromStr for Target {
+    type Err = TargetError;
+    fn from_str(s: &str) -> Result<Target, TargetError> {
+        Target::parse(s)
+    }
+}
+
 impl fmt::Display for Target {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -151,6 +189,9 @@ pub enum FaultKind {
     OutOfMemory,
     /// The instance could not be created or its start-up failed.
     StartFailed,
+    /// The node running the message was lost (killed, partitioned) before it
+    /// answered; the message may or may not have run.
+    NodeLost,
 }
 
 impl FaultKind {
@@ -161,6 +202,7 @@ impl FaultKind {
             FaultKind::OutOfFuel => "out_of_fuel",
             FaultKind::OutOfMemory => "out_of_memory",
             FaultKind::StartFailed => "start_failed",
+            FaultKind::NodeLost => "node_lost",
         }
     }
 }
@@ -182,4 +224,28 @@ pub enum Verdict {
     Failed(FaultKind),
     /// The deadline passed before the message finished.
     Expired,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_and_print_back() {
+        for s in ["detect", "counter/a", "counter/a/b c"] {
+            assert_eq!(std::format!("{}", Target::parse(s).unwrap()), s);
+        }
+        assert_eq!(
+            Target::parse("counter/a/b")
+                .unwrap()
+                .key()
+                .unwrap()
+                .as_str(),
+            "a/b"
+        );
+        assert!(Target::parse("").is_err());
+        assert!(Target::parse("counter/").is_err());
+        assert!(Target::parse("/a").is_err());
+        assert!(Target::parse("bad name").is_err());
+    }
 }

@@ -208,6 +208,11 @@ pub enum Frame {
     },
     /// Run this message (and send its outcome back if `reply_to` is set).
     Request(Request),
+    /// A one-way message was accepted; no outcome will follow.
+    Accepted {
+        /// Which message.
+        id: MessageId,
+    },
     /// The outcome of a request.
     Outcome {
         /// Which message.
@@ -470,6 +475,7 @@ mod tests {
                     id: MessageId(id),
                     outcome
                 }),
+                any::<u128>().prop_map(|id| Frame::Accepted { id: MessageId(id) }),
                 any::<u64>().prop_map(|nonce| Frame::Ping { nonce }),
                 any::<u64>().prop_map(|nonce| Frame::Pong { nonce }),
             ]
