@@ -84,6 +84,8 @@ pub struct Envelope {
     pub deadline: Tick,
     /// Which try this is, from 1.
     pub attempt: u32,
+    /// How many times nodes have forwarded it (a bound against loops).
+    pub hops: u8,
     /// The bytes for the guest.
     pub payload: Payload,
 }
@@ -119,6 +121,8 @@ pub struct Request {
     pub budget: Span,
     /// Which try this is, from 1.
     pub attempt: u32,
+    /// How many times nodes have forwarded it.
+    pub hops: u8,
     /// The bytes for the guest.
     pub payload: Payload,
 }
@@ -134,6 +138,7 @@ impl Request {
             session: env.session,
             budget: env.deadline.since(now),
             attempt: env.attempt,
+            hops: env.hops,
             payload: env.payload,
         }
     }
@@ -148,6 +153,7 @@ impl Request {
             session: self.session,
             deadline: now.after(self.budget),
             attempt: self.attempt,
+            hops: self.hops,
             payload: self.payload,
         }
     }
@@ -331,6 +337,7 @@ mod tests {
             session: Some(Key::new("s1").unwrap()),
             deadline: Tick(5_000),
             attempt: 2,
+            hops: 1,
             payload: Payload(b"{\"t\":21.5}".to_vec()),
         }
     }
@@ -432,11 +439,11 @@ mod tests {
                 proptest::option::of(name()),
                 proptest::option::of(key()),
                 any::<u64>(),
-                any::<u32>(),
+                (any::<u32>(), any::<u8>()),
                 proptest::collection::vec(any::<u8>(), 0..300),
             )
                 .prop_map(
-                    |(id, target, sender, reply_to, session, budget, attempt, payload)| Request {
+                    |(id, target, sender, reply_to, session, budget, (attempt, hops), payload)| Request {
                         id: MessageId(id),
                         target,
                         sender: sender.map(|(f, n)| ActorId {
@@ -447,6 +454,7 @@ mod tests {
                         session,
                         budget: Span(budget),
                         attempt,
+                        hops,
                         payload: Payload(payload),
                     },
                 )

@@ -1,0 +1,160 @@
+//! `goldfish bench`: measurements that print figures.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use goldfish_core::wire::Outcome;
+use goldfish_core::Target;
+use goldfish_host::{guests, FunctionConfig, Node};
+
+/// The benchmarks.
+#[derive(clap::Subcommand)]
+pub(crate) enum Bench {
+    /// The warm path in one process: invoke -> actor -> reply with a tiny
+    /// payload, against a new instance per message (the stateless pattern).
+    ///
+    /// Example: goldfish bench warm --messages 200000 --seconds 3
+    Warm(WarmArgs),
+}
+
+/// Options of `goldfish bench warm`.
+#[derive(clap::Args)]
+pub(crate) struct WarmArgs {
+    /// Sequential messages for the latency figures.
+    #[arg(long, default_value_t = 100_000)]
+    messages: usize,
+    /// Seconds of the throughput run.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Concurrent callers in the throughput run.
+    #[arg(long, default_value_t = 2)]
+    concurrency: usize,
+    /// Payload size in bytes.
+    #[arg(long, default_value_t = 8)]
+    payload: usize,
+}
+
+pub(crate) async fn run(b: Bench) -> anyhow::Result<()> {
+    match b {
+        Bench::Warm(a) => warm(a).await,
+    }
+}
+
+struct Figures {
+    p50: Duration,
+    p99: Duration,
+    sequential_rate: f64,
+    throughput: f64,
+    spawned: u64,
+}
+
+fn pct(sorted: &[Duration], q: f64) -> Duration {
+    let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+async fn measure(node: &Node, function: &str, messages: usize, args: &WarmArgs) -> anyhow::Result<Figures> {
+    let target = Target::parse(function)?;
+    let payload = vec![7u8; args.payload];
+    // Warm up: create the actors and let the allocator settle.
+    for _ in 0..(messages / 10).max(100) {
+        let out = node.invoke(target, payload.clone()).await;
+        anyhow::ensure!(matches!(out, Outcome::Reply(_)), "warm-up got {out:?}");
+    }
+    let mut lat = Vec::with_capacity(messages);
+    let t0 = Instant::now();
+    for _ in 0..messages {
+        let t = Instant::now();
+        let out = node.invoke(target, payload.clone()).await;
+        lat.push(t.elapsed());
+        anyhow::ensure!(matches!(out, Outcome::Reply(_)), "got {out:?}");
+    }
+    let sequential_rate = messages as f64 / t0.elapsed().as_secs_f64();
+    lat.sort();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let tasks: Vec<_> = (0..args.concurrency)
+        .map(|_| {
+            let (node, stop, count, payload) = (node.clone(), stop.clone(), count.clone(), payload.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    for _ in 0..64 {
+                        if let Outcome::Reply(_) = node.invoke(target, payload.clone()).await {
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await?;
+    }
+    let throughput = count.load(Ordering::Relaxed) as f64 / t0.elapsed().as_secs_f64();
+    let spawned = node.stats(function).map_or(0, |s| s.spawned);
+    Ok(Figures {
+        p50: pct(&lat, 0.5),
+        p99: pct(&lat, 0.99),
+        sequential_rate,
+        throughput,
+        spawned,
+    })
+}
+
+async fn warm(args: WarmArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.messages > 0 && args.concurrency > 0, "--messages and --concurrency must be positive");
+    let node = Node::builder().name("bench").build()?;
+    // max_wait 0: a caller that finds every instance busy gets a new one
+    // rather than waiting, so each concurrent caller keeps a warm actor.
+    let warm = FunctionConfig {
+        max_wait_ms: 0,
+        ..FunctionConfig::default()
+    };
+    node.deploy("echo", guests::ECHO, warm.clone())?;
+    node.deploy(
+        "echo-stateless",
+        guests::ECHO,
+        FunctionConfig {
+            stateless: true,
+            ..warm
+        },
+    )?;
+    println!(
+        "warm path: invoke -> echo actor -> reply, {} B payload, one process ({} cores)",
+        args.payload,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let w = measure(&node, "echo", args.messages, &args).await?;
+    let s = measure(&node, "echo-stateless", (args.messages / 10).max(1_000), &args).await?;
+    println!();
+    println!("                          p50        p99    sequential msg/s   {} callers msg/s   instances", args.concurrency);
+    for (name, f) in [("goldfish (warm actor)", &w), ("new instance per message", &s)] {
+        println!(
+            "  {name:<24} {:>6.2} us {:>7.2} us {:>14.0} {:>20.0} {:>11}",
+            f.p50.as_secs_f64() * 1e6,
+            f.p99.as_secs_f64() * 1e6,
+            f.sequential_rate,
+            f.throughput,
+            f.spawned
+        );
+    }
+    println!(
+        "\n  warm / per-message instance: {:.1}x throughput, {:.1}x lower p50",
+        w.throughput / s.throughput,
+        s.p50.as_secs_f64() / w.p50.as_secs_f64()
+    );
+    println!(
+        "  targets: warm p50 <= 10 us: {}; >= 100k msg/s: {}; >= 10x the per-message instance: {}",
+        if w.p50 <= Duration::from_micros(10) { "met" } else { "NOT met" },
+        if w.throughput >= 100_000.0 { "met" } else { "NOT met" },
+        if w.throughput >= 10.0 * s.throughput { "met" } else { "NOT met" },
+    );
+    node.shutdown().await;
+    Ok(())
+}

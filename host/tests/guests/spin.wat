@@ -1,0 +1,7 @@
+;; Loops forever: only its fuel limit ends it.
+(module
+  (memory (export "memory") 1)
+  (func (export "gf_alloc") (param i32) (result i32) (i32.const 16))
+  (func (export "gf_handle") (param i32 i32) (result i32)
+    (loop $forever (br $forever))
+    (i32.const 0)))
