@@ -217,9 +217,20 @@ impl Function {
     ) -> Offer {
         let now = self.now();
         let mut st = lock(&self.state);
+        // A duplicate of a message here, or of one that ended a moment ago
+        // (both checked under this lock, which `deliver` holds while it moves
+        // a message from one to the other).
         if let Some(p) = st.messages.get_mut(&env.id) {
             p.waiters.extend(waiter);
             return Offer::Accepted(Work::new());
+        }
+        if remote {
+            if let Some(outcome) = self.node.upgrade().and_then(|n| n.recalled(env.id)) {
+                if let Some(w) = waiter {
+                    let _ = w.send(outcome);
+                }
+                return Offer::Accepted(Work::new());
+            }
         }
         let arrival = Arrival {
             message: env.meta(),
@@ -463,18 +474,20 @@ impl Function {
 
     /// Hands an outcome to whoever waits for it.
     fn deliver(&self, node: &Arc<NodeInner>, message: MessageId, verdict: Verdict) {
-        let pending = lock(&self.state).messages.remove(&message);
         self.stats.outcome(verdict);
-        let Some(p) = pending else {
-            tracing::error!(function = %self.name, %message, "outcome for an unknown message");
-            return;
+        let (outcome, mut waiters, accepted) = {
+            let mut st = lock(&self.state);
+            let Some(p) = st.messages.remove(&message) else {
+                tracing::error!(function = %self.name, %message, "outcome for an unknown message");
+                return;
+            };
+            let outcome = Outcome::from_verdict(verdict, p.reply, p.detail);
+            if p.remote {
+                node.remember(message, outcome.clone());
+            }
+            (outcome, p.waiters, p.accepted)
         };
-        self.stats.latency.record(p.accepted.elapsed());
-        let outcome = Outcome::from_verdict(verdict, p.reply, p.detail);
-        if p.remote {
-            node.remember(message, outcome.clone());
-        }
-        let mut waiters = p.waiters;
+        self.stats.latency.record(accepted.elapsed());
         if let Some(last) = waiters.pop() {
             for w in waiters {
                 let _ = w.send(outcome.clone());

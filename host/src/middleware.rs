@@ -77,7 +77,7 @@ impl NodeInner {
             .insert(id, o);
     }
 
-    fn recalled(&self, id: MessageId) -> Option<Outcome> {
+    pub(crate) fn recalled(&self, id: MessageId) -> Option<Outcome> {
         self.recent
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

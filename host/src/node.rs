@@ -360,6 +360,18 @@ impl Node {
         Ok(name)
     }
 
+    /// Publishes this node's functions to the registry now and re-reads the
+    /// cluster (deploy and undeploy also do it, in the background).
+    pub async fn announce(&self) -> Result<(), crate::registry::RegistryError> {
+        let inner = &self.inner;
+        if inner.transport.is_none() {
+            return Ok(());
+        }
+        inner.registry.announce(inner.name, self.functions()).await?;
+        crate::middleware::refresh_view(inner).await;
+        Ok(())
+    }
+
     /// Removes function `name`: new messages are rejected as unknown, the
     /// accepted ones finish, then its actors are terminated.
     pub async fn undeploy(&self, name: &str) -> Result<(), DeployError> {

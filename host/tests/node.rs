@@ -312,3 +312,88 @@ async fn stateless_mode_makes_a_new_instance_per_message() {
     assert_eq!((s.spawned, s.runs, s.terminated_stopped), (3, 3, 3));
     assert!(node.actors().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn refuse_sends_new_messages_to_another_instance_at_once() {
+    let (node, mut held) = node_with_hold(FunctionConfig::default()).await;
+    let busy = tokio::spawn({
+        let node = node.clone();
+        async move { node.invoke(t("relay"), b"next refuse call hold go".to_vec()).await }
+    });
+    let (req, answer) = held.next().await;
+    let t0 = tokio::time::Instant::now();
+    assert_eq!(reply(&node.invoke(t("relay"), b"id".to_vec()).await), "relay#1");
+    assert_eq!(t0.elapsed(), Duration::ZERO, "no waiting behind a refusing actor");
+    Held::answer(&req, answer, "done");
+    assert_eq!(reply(&busy.await.unwrap()), "ok:done");
+    // Refuse ended with its run: relay#0 takes messages again.
+    let states: Vec<_> = node.actors().into_iter().map(|a| (a.id.to_string(), a.disposition)).collect();
+    assert!(states.contains(&("relay#0".to_string(), goldfish_core::Disposition::Any)), "{states:?}");
+    node.invoke(t("relay"), b"id".to_vec()).await;
+    assert_eq!(node.stats("relay").unwrap().spawned, 2);
+}
+
+#[tokio::test]
+async fn refuse_on_an_addressed_actor_rejects_as_busy() {
+    let (node, mut held) = node_with_hold(FunctionConfig::default()).await;
+    let busy = tokio::spawn({
+        let node = node.clone();
+        async move { node.invoke(t("relay/k"), b"next refuse call hold go".to_vec()).await }
+    });
+    let (req, answer) = held.next().await;
+    assert_eq!(
+        node.invoke(t("relay/k"), b"id".to_vec()).await,
+        Outcome::Rejected(RejectReason::Busy)
+    );
+    assert_eq!(node.stats("relay").unwrap().spawned, 1, "never a second activation");
+    Held::answer(&req, answer, "done");
+    assert_eq!(reply(&busy.await.unwrap()), "ok:done");
+    assert_eq!(reply(&node.invoke(t("relay/k"), b"id".to_vec()).await), "relay/k");
+}
+
+#[tokio::test]
+async fn a_session_sticks_to_the_instance_that_keeps_it() {
+    let (node, mut held) = node_with_hold(FunctionConfig {
+        max_wait_ms: 0,
+        ..FunctionConfig::default()
+    })
+    .await;
+    // Two instances, both busy, then both idle.
+    let a = tokio::spawn({
+        let node = node.clone();
+        async move { node.invoke(t("relay"), b"call hold a".to_vec()).await }
+    });
+    let first = held.next().await;
+    let b = tokio::spawn({
+        let node = node.clone();
+        async move { node.invoke(t("relay"), b"call hold b".to_vec()).await }
+    });
+    let second = held.next().await;
+    Held::answer(&first.0, first.1, "a");
+    Held::answer(&second.0, second.1, "b");
+    a.await.unwrap();
+    b.await.unwrap();
+    let session = |body: &str| Call {
+        session: Some(goldfish_core::Key::new("s").unwrap()),
+        ..Call::new(t("relay"), body.as_bytes().to_vec())
+    };
+    let keeper = reply(&node.invoke_with(session("next session:s id")).await);
+    // A plain message prefers an instance that keeps no session.
+    let other = reply(&node.invoke(t("relay"), b"id".to_vec()).await);
+    assert_ne!(keeper, other);
+    for _ in 0..3 {
+        assert_eq!(reply(&node.invoke_with(session("id")).await), keeper);
+    }
+    let states: Vec<_> = node.actors().into_iter().map(|a| (a.id.to_string(), a.disposition)).collect();
+    assert!(states.contains(&(keeper.clone(), goldfish_core::Disposition::Session(goldfish_core::Key::new("s").unwrap()))), "{states:?}");
+}
+
+#[tokio::test]
+async fn stop_terminates_the_actor_after_its_message() {
+    let node = node(FunctionConfig::default());
+    assert_eq!(reply(&node.invoke(t("counter/a"), b"x".to_vec()).await), "1");
+    assert_eq!(reply(&node.invoke(t("counter/a"), b"stop".to_vec()).await), "2");
+    assert!(node.actors().is_empty());
+    assert_eq!(node.stats("counter").unwrap().terminated_stopped, 1);
+    assert_eq!(reply(&node.invoke(t("counter/a"), b"x".to_vec()).await), "1", "fresh state");
+}

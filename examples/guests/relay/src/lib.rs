@@ -9,11 +9,12 @@
 //! | `id` | | this actor's id (`relay#n`) |
 //! | `session` | | the message's session key, or `none` |
 //! | `fail` | returns an error: the message fails (a guest error) | |
+//! | `next <d> <command>` | sets the disposition `d` (`any`, `refuse`, `stop` or `session:<key>`), then runs `<command>` | that command's reply |
 //!
 //! The body is everything after the target (it may be empty or hold spaces).
 //! Anything else gets a usage line as its reply.
 
-use goldfish_guest::{export_actor, Actor, Context, Error};
+use goldfish_guest::{export_actor, Actor, Context, Disposition, Error};
 
 /// The relay actor (no state).
 #[derive(Default)]
@@ -32,6 +33,8 @@ pub enum Command<'a> {
     Session,
     /// `fail`
     Fail,
+    /// `next <disposition> <command>`
+    Next(&'a str, &'a [u8]),
     /// Anything else.
     Unknown,
 }
@@ -56,6 +59,11 @@ pub fn parse(input: &[u8]) -> Command<'_> {
             return Command::Send(target, body);
         }
     }
+    if let Some(rest) = input.strip_prefix(b"next ") {
+        if let Some((disposition, command)) = target_and_body(rest) {
+            return Command::Next(disposition, command);
+        }
+    }
     match input {
         b"id" => Command::Id,
         b"session" => Command::Session,
@@ -64,9 +72,24 @@ pub fn parse(input: &[u8]) -> Command<'_> {
     }
 }
 
+/// Reads a disposition name.
+fn disposition(name: &str) -> Option<Disposition<'_>> {
+    match name {
+        "any" => Some(Disposition::Any),
+        "refuse" => Some(Disposition::Refuse),
+        "stop" => Some(Disposition::Stop),
+        _ => name.strip_prefix("session:").map(Disposition::Session),
+    }
+}
+
 impl Actor for Relay {
     fn handle(&mut self, ctx: &mut Context, input: &[u8]) -> Result<Vec<u8>, Error> {
         let reply = match parse(input) {
+            Command::Next(name, command) => {
+                let d = disposition(name).ok_or_else(|| Error::new("relay: unknown disposition"))?;
+                ctx.next(d);
+                return self.handle(ctx, command);
+            }
             Command::Call(target, body) => match ctx.call(target, body) {
                 Ok(reply) => [&b"ok:"[..], &reply].concat(),
                 Err(e) => format!("err:{e:?}").into_bytes(),
@@ -108,6 +131,9 @@ mod tests {
         assert_eq!(parse(b"fail"), Command::Fail);
         assert_eq!(parse(b"call"), Command::Unknown);
         assert_eq!(parse(b"ID"), Command::Unknown);
+        assert_eq!(parse(b"next refuse id"), Command::Next("refuse", b"id"));
+        assert_eq!(disposition("session:s1"), Some(Disposition::Session("s1")));
+        assert_eq!(disposition("sometimes"), None);
     }
 
     #[test]
