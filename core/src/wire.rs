@@ -443,19 +443,21 @@ mod tests {
                 proptest::collection::vec(any::<u8>(), 0..300),
             )
                 .prop_map(
-                    |(id, target, sender, reply_to, session, budget, (attempt, hops), payload)| Request {
-                        id: MessageId(id),
-                        target,
-                        sender: sender.map(|(f, n)| ActorId {
-                            function: FunctionId::new(&f).unwrap(),
-                            key: ActorKey::Instance(n),
-                        }),
-                        reply_to: reply_to.map(|n| NodeId::new(&n[..n.len().min(32)]).unwrap()),
-                        session,
-                        budget: Span(budget),
-                        attempt,
-                        hops,
-                        payload: Payload(payload),
+                    |(id, target, sender, reply_to, session, budget, (attempt, hops), payload)| {
+                        Request {
+                            id: MessageId(id),
+                            target,
+                            sender: sender.map(|(f, n)| ActorId {
+                                function: FunctionId::new(&f).unwrap(),
+                                key: ActorKey::Instance(n),
+                            }),
+                            reply_to: reply_to.map(|n| NodeId::new(&n[..n.len().min(32)]).unwrap()),
+                            session,
+                            budget: Span(budget),
+                            attempt,
+                            hops,
+                            payload: Payload(payload),
+                        }
                     },
                 )
         }

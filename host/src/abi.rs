@@ -160,7 +160,12 @@ fn memory(caller: &Caller<'_, HostState>) -> Result<Memory, wasmi::Error> {
 }
 
 /// Copies guest bytes out.
-fn read(caller: &Caller<'_, HostState>, ptr: i32, len: i32, what: &str) -> Result<Vec<u8>, wasmi::Error> {
+fn read(
+    caller: &Caller<'_, HostState>,
+    ptr: i32,
+    len: i32,
+    what: &str,
+) -> Result<Vec<u8>, wasmi::Error> {
     let mem = memory(caller)?;
     let data = mem.data(caller);
     let r = range(ptr, len, data.len(), what)?;
@@ -183,7 +188,11 @@ fn write_prefix(
     Ok(n as i32)
 }
 
-fn target(caller: &Caller<'_, HostState>, ptr: i32, len: i32) -> Result<Option<Target>, wasmi::Error> {
+fn target(
+    caller: &Caller<'_, HostState>,
+    ptr: i32,
+    len: i32,
+) -> Result<Option<Target>, wasmi::Error> {
     let bytes = read(caller, ptr, len, "target")?;
     Ok(std::str::from_utf8(&bytes)
         .ok()
@@ -222,19 +231,23 @@ fn outgoing(
 /// Registers the host functions of module `goldfish`.
 pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), wasmi::errors::LinkerError> {
     const M: &str = "goldfish";
-    linker.func_wrap(M, "reply", |caller: Caller<'_, HostState>, ptr: i32, len: i32| {
-        if len as u32 > caller.data().link.max_payload {
-            return Err(fault(format!(
-                "reply of {} bytes is over max_payload ({})",
-                len as u32,
-                caller.data().link.max_payload
-            )));
-        }
-        let bytes = read(&caller, ptr, len, "reply")?;
-        let mut caller = caller;
-        caller.data_mut().msg.reply = bytes;
-        Ok(())
-    })?;
+    linker.func_wrap(
+        M,
+        "reply",
+        |caller: Caller<'_, HostState>, ptr: i32, len: i32| {
+            if len as u32 > caller.data().link.max_payload {
+                return Err(fault(format!(
+                    "reply of {} bytes is over max_payload ({})",
+                    len as u32,
+                    caller.data().link.max_payload
+                )));
+            }
+            let bytes = read(&caller, ptr, len, "reply")?;
+            let mut caller = caller;
+            caller.data_mut().msg.reply = bytes;
+            Ok(())
+        },
+    )?;
     linker.func_wrap(
         M,
         "send",
@@ -255,7 +268,12 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), wasmi::errors::
     linker.func_wrap(
         M,
         "call",
-        |mut caller: Caller<'_, HostState>, tp: i32, tl: i32, pp: i32, pl: i32| -> Result<i32, wasmi::Error> {
+        |mut caller: Caller<'_, HostState>,
+         tp: i32,
+         tl: i32,
+         pp: i32,
+         pl: i32|
+         -> Result<i32, wasmi::Error> {
             let (target, payload) = match outgoing(&caller, tp, tl, pp, pl)? {
                 Ok(x) => x,
                 Err(code) => return Ok(code),
@@ -327,7 +345,12 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), wasmi::errors::
             let bytes = read(&caller, ptr, len, "log")?;
             let text = String::from_utf8_lossy(&bytes);
             let actor = &caller.data().link.actor;
-            let message = caller.data().msg.id.map(|m| m.to_string()).unwrap_or_default();
+            let message = caller
+                .data()
+                .msg
+                .id
+                .map(|m| m.to_string())
+                .unwrap_or_default();
             match level {
                 0 => tracing::error!(%actor, %message, "{text}"),
                 1 => tracing::warn!(%actor, %message, "{text}"),
@@ -391,8 +414,10 @@ fn host_signature(name: &str) -> Option<(&'static [ValType], &'static [ValType])
 pub(crate) fn check(module: &Module) -> Result<(), AbiError> {
     for import in module.imports() {
         let ok = match import.ty() {
-            wasmi::ExternType::Func(f) if import.module() == "goldfish" => host_signature(import.name())
-                .is_some_and(|(p, r)| f.params() == p && f.results() == r),
+            wasmi::ExternType::Func(f) if import.module() == "goldfish" => {
+                host_signature(import.name())
+                    .is_some_and(|(p, r)| f.params() == p && f.results() == r)
+            }
             _ => false,
         };
         if !ok {
@@ -419,7 +444,11 @@ pub(crate) fn check(module: &Module) -> Result<(), AbiError> {
     }
     for (name, params, want) in [
         ("gf_alloc", &[ValType::I32][..], "(i32) -> i32"),
-        ("gf_handle", &[ValType::I32, ValType::I32][..], "(i32, i32) -> i32"),
+        (
+            "gf_handle",
+            &[ValType::I32, ValType::I32][..],
+            "(i32, i32) -> i32",
+        ),
     ] {
         let ty = export(name)?;
         let ok = matches!(&ty, wasmi::ExternType::Func(f) if f.params() == params && f.results() == [ValType::I32]);

@@ -40,7 +40,7 @@ pub(crate) enum Step {
     /// Finished: the reply, or why it failed.
     Done(Result<(), Fault>),
     /// Waiting for a call's outcome.
-    Call(CallRequest, Suspended),
+    Call(CallRequest, Box<Suspended>),
 }
 
 /// One live instance.
@@ -61,7 +61,11 @@ const _: () = {
 impl Actor {
     /// Creates an instance and runs its start function, with the function's
     /// fuel and memory limits.
-    pub(crate) fn instantiate(code: &Code, config: &FunctionConfig, link: Link) -> Result<Actor, Fault> {
+    pub(crate) fn instantiate(
+        code: &Code,
+        config: &FunctionConfig,
+        link: Link,
+    ) -> Result<Actor, Fault> {
         let engine = code.module.engine();
         let state = HostState {
             limiter: MemoryLimiter {
@@ -83,7 +87,10 @@ impl Actor {
             .map_err(|e| {
                 let refused = store.data().limiter.refused;
                 Fault::start(if refused {
-                    format!("its initial memory is over the limit of {} pages", config.memory_pages)
+                    format!(
+                        "its initial memory is over the limit of {} pages",
+                        config.memory_pages
+                    )
                 } else {
                     e.to_string()
                 })
@@ -139,7 +146,10 @@ impl Actor {
                 detail: "no memory".into(),
             }));
         };
-        if memory.write(&mut self.store, ptr as u32 as usize, payload).is_err() {
+        if memory
+            .write(&mut self.store, ptr as u32 as usize, payload)
+            .is_err()
+        {
             return Step::Done(Err(Fault {
                 kind: FaultKind::Trap,
                 detail: format!("gf_alloc returned {ptr}, which cannot hold {len} bytes"),
@@ -152,7 +162,8 @@ impl Actor {
     /// Resumes a guest suspended in `call` with the call's return value (the
     /// reply bytes are already in the message context).
     pub(crate) fn resume(&mut self, s: Suspended, value: i32) -> Step {
-        let call = s.0.resume(&mut self.store, &[wasmi::Val::I32(value)]);
+        let Suspended(invocation) = s;
+        let call = invocation.resume(&mut self.store, &[wasmi::Val::I32(value)]);
         self.step(call)
     }
 
@@ -167,9 +178,10 @@ impl Actor {
                 kind: FaultKind::OutOfFuel,
                 detail: format!("used up its fuel ({} units) for the message", self.fuel),
             })),
-            Ok(TypedResumableCall::HostTrap(t)) => match t.host_error().downcast_ref::<Interrupt>() {
+            Ok(TypedResumableCall::HostTrap(t)) => match t.host_error().downcast_ref::<Interrupt>()
+            {
                 Some(Interrupt::Call) => match self.store.data_mut().msg.call.take() {
-                    Some(request) => Step::Call(request, Suspended(t)),
+                    Some(request) => Step::Call(request, Box::new(Suspended(t))),
                     None => Step::Done(Err(Fault {
                         kind: FaultKind::Trap,
                         detail: "suspended without a call".into(),

@@ -74,7 +74,9 @@ pub enum ConfigError {
     #[error("memory_pages must be at least 1")]
     NoMemory,
     /// A payload cannot fit in the memory an actor may have.
-    #[error("max_payload ({payload} bytes) does not fit in memory_pages ({pages} pages of 64 KiB)")]
+    #[error(
+        "max_payload ({payload} bytes) does not fit in memory_pages ({pages} pages of 64 KiB)"
+    )]
     PayloadOverMemory {
         /// The payload limit.
         payload: u32,
@@ -159,6 +161,10 @@ mod tests {
             max_instances: 0,
             ..FunctionConfig::default()
         };
-        assert!(c.validate().unwrap_err().to_string().contains("max_instances"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("max_instances"));
     }
 }

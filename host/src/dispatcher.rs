@@ -102,7 +102,7 @@ pub(crate) enum Offer {
     /// Accepted here; the work starts it.
     Accepted(Work),
     /// Core says another node should take it.
-    Forward(NodeId, Envelope, Option<Reply>),
+    Forward(NodeId, Box<Envelope>, Option<Reply>),
     /// Not accepted.
     Refused(RejectReason, Option<Reply>),
 }
@@ -246,7 +246,7 @@ impl Function {
             }
         };
         match decision {
-            Decision::Forward(n) => return Offer::Forward(n, env, waiter),
+            Decision::Forward(n) => return Offer::Forward(n, Box::new(env), waiter),
             Decision::Reject(r) => {
                 self.stats.rejected(r);
                 return Offer::Refused(r, waiter);
@@ -388,7 +388,11 @@ impl Function {
     }
 
     /// Takes the instance and payload out for a run.
-    fn take_run(&self, slot: Slot, message: MessageId) -> Option<(Box<Actor>, Vec<u8>, MessageCtx)> {
+    fn take_run(
+        &self,
+        slot: Slot,
+        message: MessageId,
+    ) -> Option<(Box<Actor>, Vec<u8>, MessageCtx)> {
         let mut st = lock(&self.state);
         let actor = match std::mem::replace(&mut st.slots[slot.index()], SlotState::Out) {
             SlotState::Parked(a) => a,
@@ -560,7 +564,14 @@ pub(crate) fn drive(node: &Arc<NodeInner>, mut work: Work, until: Option<Message
 
 /// Runs one message: on this thread while its calls can be answered at once,
 /// then in a task that waits for them.
-fn run(node: &Arc<NodeInner>, f: &Arc<Function>, slot: Slot, message: MessageId, work: &mut Work, depth: u32) {
+fn run(
+    node: &Arc<NodeInner>,
+    f: &Arc<Function>,
+    slot: Slot,
+    message: MessageId,
+    work: &mut Work,
+    depth: u32,
+) {
     let Some((mut actor, payload, ctx)) = f.take_run(slot, message) else {
         return;
     };
@@ -582,7 +593,7 @@ fn run(node: &Arc<NodeInner>, f: &Arc<Function>, slot: Slot, message: MessageId,
                     CallHandle::Ready(outcome) => {
                         waited += t.elapsed();
                         let code = call_code(&mut actor, outcome);
-                        step = actor.resume(suspended, code);
+                        step = actor.resume(*suspended, code);
                     }
                     CallHandle::Waiting(rx) => {
                         let (n, f) = (node.clone(), f.clone());
@@ -596,7 +607,8 @@ fn run(node: &Arc<NodeInner>, f: &Arc<Function>, slot: Slot, message: MessageId,
                             waited: waited + t.elapsed(),
                             deadline,
                         };
-                        node.runtime.spawn(async move { run.finish_later(n, f, rx).await });
+                        node.runtime
+                            .spawn(async move { run.finish_later(n, f, rx).await });
                         return;
                     }
                 }
@@ -611,14 +623,19 @@ struct Parked {
     message: MessageId,
     actor: Box<Actor>,
     payload: Vec<u8>,
-    suspended: Suspended,
+    suspended: Box<Suspended>,
     started: Instant,
     waited: Duration,
     deadline: goldfish_core::Tick,
 }
 
 impl Parked {
-    async fn finish_later(self, node: Arc<NodeInner>, f: Arc<Function>, mut rx: oneshot::Receiver<Outcome>) {
+    async fn finish_later(
+        self,
+        node: Arc<NodeInner>,
+        f: Arc<Function>,
+        mut rx: oneshot::Receiver<Outcome>,
+    ) {
         let Parked {
             slot,
             message,
@@ -640,13 +657,15 @@ impl Parked {
             });
             waited += t.elapsed();
             let code = call_code(&mut actor, outcome);
-            let mut step = actor.resume(suspended, code);
+            let mut step = actor.resume(*suspended, code);
             loop {
                 match step {
                     Step::Done(result) => {
                         let mut work = Work::new();
                         let busy = started.elapsed().saturating_sub(waited);
-                        f.finish(&node, slot, message, actor, payload, result, busy, &mut work);
+                        f.finish(
+                            &node, slot, message, actor, payload, result, busy, &mut work,
+                        );
                         drive(&node, work, None, 0);
                         return;
                     }
@@ -656,7 +675,7 @@ impl Parked {
                             CallHandle::Ready(outcome) => {
                                 waited += t.elapsed();
                                 let code = call_code(&mut actor, outcome);
-                                step = actor.resume(s, code);
+                                step = actor.resume(*s, code);
                             }
                             CallHandle::Waiting(next) => {
                                 waited += t.elapsed();

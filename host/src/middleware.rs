@@ -19,7 +19,9 @@ use std::time::{Duration, Instant};
 
 use goldfish_core::transport::{BoxFuture, Service};
 use goldfish_core::wire::{Envelope, Failure, Frame, Outcome, Request};
-use goldfish_core::{Decision, Elsewhere, FaultKind, MessageId, NodeId, Queue, RejectReason, Target};
+use goldfish_core::{
+    Decision, Elsewhere, FaultKind, MessageId, NodeId, Queue, RejectReason, Target,
+};
 use tokio::sync::oneshot;
 
 use crate::abi::CallRequest;
@@ -111,14 +113,13 @@ impl NodeInner {
             return reply(waiter, Outcome::rejected(RejectReason::ShuttingDown));
         }
         let f = self.function(env.target.function());
-        let Some(transport_here) = self.transport.as_ref().map(|_| ()) else {
+        if self.transport.is_none() {
             // A single node: here or nowhere.
             let Some(f) = f else {
                 return reply(waiter, Outcome::rejected(RejectReason::UnknownFunction));
             };
             return self.offer(&f, env, waiter, Elsewhere::Nowhere, remote, work);
-        };
-        let _ = transport_here;
+        }
         let Some(f) = f else {
             let node = self.clone();
             self.runtime
@@ -163,13 +164,19 @@ impl NodeInner {
                 f.stats.forwarded.fetch_add(1, Ordering::Relaxed);
                 let node = self.clone();
                 self.runtime
-                    .spawn(async move { node.forward(n, env, waiter).await });
+                    .spawn(async move { node.forward(n, *env, waiter).await });
             }
         }
     }
 
     /// An addressed actor not live here: its owner, or claim it.
-    async fn route_addressed(self: Arc<Self>, f: Arc<Function>, env: Envelope, waiter: Option<Reply>, remote: bool) {
+    async fn route_addressed(
+        self: Arc<Self>,
+        f: Arc<Function>,
+        env: Envelope,
+        waiter: Option<Reply>,
+        remote: bool,
+    ) {
         let Some(actor) = env.target.actor() else {
             return;
         };
@@ -209,7 +216,8 @@ impl NodeInner {
             Some(n) => Some(n),
             None => match self.registry.nodes_with(env.target.function()).await {
                 Ok(nodes) => {
-                    let nodes: Vec<NodeId> = nodes.into_iter().filter(|n| *n != self.name).collect();
+                    let nodes: Vec<NodeId> =
+                        nodes.into_iter().filter(|n| *n != self.name).collect();
                     (!nodes.is_empty()).then(|| nodes[(env.id.0 as usize) % nodes.len()])
                 }
                 Err(e) => return reply(waiter, lost(e.to_string())),
@@ -222,7 +230,12 @@ impl NodeInner {
     }
 
     /// Sends a message to node `to` and hands its answer to the waiter.
-    pub(crate) async fn forward(self: &Arc<Self>, to: NodeId, mut env: Envelope, waiter: Option<Reply>) {
+    pub(crate) async fn forward(
+        self: &Arc<Self>,
+        to: NodeId,
+        mut env: Envelope,
+        waiter: Option<Reply>,
+    ) {
         let Some(transport) = self.transport.clone() else {
             return reply(waiter, Outcome::rejected(RejectReason::UnknownFunction));
         };
@@ -254,7 +267,13 @@ impl NodeInner {
         sender: &goldfish_core::ActorId,
         depth: u32,
     ) -> CallHandle {
-        let mut env = self.envelope(req.target, req.payload, Some(*sender), Some(self.name), None);
+        let mut env = self.envelope(
+            req.target,
+            req.payload,
+            Some(*sender),
+            Some(self.name),
+            None,
+        );
         env.deadline = deadline;
         let id = env.id;
         let (tx, mut rx) = oneshot::channel();
@@ -264,12 +283,15 @@ impl NodeInner {
             drive(self, work, Some(id), depth);
         } else if !work.is_empty() {
             let node = self.clone();
-            self.runtime.spawn(async move { drive(&node, work, None, 0) });
+            self.runtime
+                .spawn(async move { drive(&node, work, None, 0) });
         }
         match rx.try_recv() {
             Ok(o) => CallHandle::Ready(o),
             Err(oneshot::error::TryRecvError::Empty) => CallHandle::Waiting(rx),
-            Err(oneshot::error::TryRecvError::Closed) => CallHandle::Ready(lost("the call was dropped")),
+            Err(oneshot::error::TryRecvError::Closed) => {
+                CallHandle::Ready(lost("the call was dropped"))
+            }
         }
     }
 

@@ -162,7 +162,9 @@ impl NodeBuilder {
             prefix: id_prefix(name),
             seq: AtomicU64::new(1),
             transport: self.transport,
-            registry: self.registry.unwrap_or_else(|| Arc::new(MemRegistry::new())),
+            registry: self
+                .registry
+                .unwrap_or_else(|| Arc::new(MemRegistry::new())),
             recent: Mutex::new(crate::middleware::Recent::default()),
             closing: AtomicBool::new(false),
             cluster: RwLock::new(HashMap::new()),
@@ -211,7 +213,12 @@ pub(crate) struct NodeInner {
 
 impl Drop for NodeInner {
     fn drop(&mut self) {
-        for f in self.functions.get_mut().unwrap_or_else(PoisonError::into_inner).values() {
+        for f in self
+            .functions
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+        {
             f.timer.close();
         }
     }
@@ -250,14 +257,19 @@ impl NodeInner {
     ) -> Envelope {
         let timeout = self
             .function(target.function())
-            .map_or(FunctionConfig::default().timeout_ms, |f| f.config.timeout_ms);
+            .map_or(FunctionConfig::default().timeout_ms, |f| {
+                f.config.timeout_ms
+            });
         Envelope {
             id: self.next_id(),
             target,
             sender,
             reply_to,
             session,
-            deadline: self.clock.now().after(goldfish_core::Span::from_millis(timeout)),
+            deadline: self
+                .clock
+                .now()
+                .after(goldfish_core::Span::from_millis(timeout)),
             attempt: 1,
             hops: 0,
             payload: Payload(payload),
@@ -283,7 +295,8 @@ impl NodeInner {
         if let Some(m) = cache.get(&key) {
             return Ok(m.clone());
         }
-        let module = wasmi::Module::new(&self.engine, wasm).map_err(|e| DeployError::Invalid(e.to_string()))?;
+        let module = wasmi::Module::new(&self.engine, wasm)
+            .map_err(|e| DeployError::Invalid(e.to_string()))?;
         abi::check(&module)?;
         cache.insert(key, module.clone());
         Ok(module)
@@ -334,7 +347,12 @@ impl Node {
     /// Deploys `wasm` as function `name`. The module is compiled once per
     /// content (a second deployment of the same bytes reuses it) and checked
     /// against the ABI (`spec/abi.md`).
-    pub fn deploy(&self, name: &str, wasm: &[u8], config: FunctionConfig) -> Result<FunctionId, DeployError> {
+    pub fn deploy(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        config: FunctionConfig,
+    ) -> Result<FunctionId, DeployError> {
         let name = FunctionId::new(name)?;
         config.validate()?;
         if self.inner.closing.load(Ordering::Acquire) {
@@ -348,7 +366,11 @@ impl Node {
         let f = Function::new(Arc::downgrade(&self.inner), name, config, code)
             .map_err(|e| DeployError::Config(ConfigError::Limits(e)))?;
         {
-            let mut fs = self.inner.functions.write().unwrap_or_else(PoisonError::into_inner);
+            let mut fs = self
+                .inner
+                .functions
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             if fs.contains_key(&name) {
                 return Err(DeployError::AlreadyDeployed(name));
             }
@@ -367,7 +389,10 @@ impl Node {
         if inner.transport.is_none() {
             return Ok(());
         }
-        inner.registry.announce(inner.name, self.functions()).await?;
+        inner
+            .registry
+            .announce(inner.name, self.functions())
+            .await?;
         crate::middleware::refresh_view(inner).await;
         Ok(())
     }
@@ -397,7 +422,13 @@ impl Node {
     /// Sends a message with a session or timeout and waits for its outcome.
     pub async fn invoke_with(&self, call: Call) -> Outcome {
         let inner = &self.inner;
-        let mut env = inner.envelope(call.target, call.payload, None, Some(inner.name), call.session);
+        let mut env = inner.envelope(
+            call.target,
+            call.payload,
+            None,
+            Some(inner.name),
+            call.session,
+        );
         if let Some(t) = call.timeout {
             env.deadline = inner.clock.now().after(Clock::span(t));
         }
@@ -439,8 +470,11 @@ impl Node {
             .values()
             .cloned()
             .collect();
-        let mut all: Vec<ActorStatus> = fs.iter().flat_map(|f| f.actors(&self.inner.clock)).collect();
-        all.sort_by(|a, b| a.id.cmp(&b.id));
+        let mut all: Vec<ActorStatus> = fs
+            .iter()
+            .flat_map(|f| f.actors(&self.inner.clock))
+            .collect();
+        all.sort_by_key(|a| a.id);
         all
     }
 

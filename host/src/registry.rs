@@ -19,13 +19,18 @@ pub struct RegistryError(pub String);
 /// Where nodes and actors are.
 pub trait Registry: Send + Sync + 'static {
     /// `node` now has exactly these functions deployed.
-    fn announce(&self, node: NodeId, functions: Vec<FunctionId>) -> BoxFuture<'_, Result<(), RegistryError>>;
+    fn announce(
+        &self,
+        node: NodeId,
+        functions: Vec<FunctionId>,
+    ) -> BoxFuture<'_, Result<(), RegistryError>>;
 
     /// `node` leaves: its functions and placements go.
     fn withdraw(&self, node: NodeId) -> BoxFuture<'_, Result<(), RegistryError>>;
 
     /// The nodes that have `function` deployed.
-    fn nodes_with(&self, function: FunctionId) -> BoxFuture<'_, Result<Vec<NodeId>, RegistryError>>;
+    fn nodes_with(&self, function: FunctionId)
+        -> BoxFuture<'_, Result<Vec<NodeId>, RegistryError>>;
 
     /// Every function and the nodes it is deployed on.
     fn functions(&self) -> BoxFuture<'_, Result<HashMap<FunctionId, Vec<NodeId>>, RegistryError>>;
@@ -76,7 +81,11 @@ fn ready<'a, T: Send + 'a>(v: T) -> BoxFuture<'a, T> {
 }
 
 impl Registry for MemRegistry {
-    fn announce(&self, node: NodeId, functions: Vec<FunctionId>) -> BoxFuture<'_, Result<(), RegistryError>> {
+    fn announce(
+        &self,
+        node: NodeId,
+        functions: Vec<FunctionId>,
+    ) -> BoxFuture<'_, Result<(), RegistryError>> {
         self.with(|t| {
             t.functions.insert(node, functions.into_iter().collect());
         });
@@ -91,7 +100,10 @@ impl Registry for MemRegistry {
         ready(Ok(()))
     }
 
-    fn nodes_with(&self, function: FunctionId) -> BoxFuture<'_, Result<Vec<NodeId>, RegistryError>> {
+    fn nodes_with(
+        &self,
+        function: FunctionId,
+    ) -> BoxFuture<'_, Result<Vec<NodeId>, RegistryError>> {
         let nodes = self.with(|t| {
             let mut v: Vec<NodeId> = t
                 .functions

@@ -70,11 +70,11 @@ impl Histogram {
         };
         Latency {
             count: n,
-            mean: if n == 0 {
-                Duration::ZERO
-            } else {
-                Duration::from_micros(self.sum.load(Relaxed) / n)
-            },
+            mean: self
+                .sum
+                .load(Relaxed)
+                .checked_div(n)
+                .map_or(Duration::ZERO, Duration::from_micros),
             p50: at(0.50),
             p99: at(0.99),
         }

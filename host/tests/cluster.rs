@@ -38,7 +38,11 @@ async fn cluster(deploy: [&[&str]; 3], config: FunctionConfig) -> Cluster {
             .build()
             .unwrap();
         for f in *fs {
-            let wasm = if ["trap"].contains(f) { wat(f) } else { guest(f).to_vec() };
+            let wasm = if ["trap"].contains(f) {
+                wat(f)
+            } else {
+                guest(f).to_vec()
+            };
             node.deploy(f, &wasm, config.clone()).unwrap();
         }
         nodes.push(node);
@@ -46,7 +50,11 @@ async fn cluster(deploy: [&[&str]; 3], config: FunctionConfig) -> Cluster {
     for node in &nodes {
         node.announce().await.unwrap();
     }
-    Cluster { net, registry, nodes }
+    Cluster {
+        net,
+        registry,
+        nodes,
+    }
 }
 
 #[tokio::test]
@@ -67,12 +75,18 @@ async fn a_message_goes_to_the_node_that_hosts_its_target() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_addressed_actor_has_one_activation_and_keeps_its_state_across_nodes() {
-    let c = cluster([&["counter"], &["counter"], &["counter"]], FunctionConfig::default()).await;
+    let c = cluster(
+        [&["counter"], &["counter"], &["counter"]],
+        FunctionConfig::default(),
+    )
+    .await;
     // First messages arrive at all three nodes at once.
     let calls: Vec<_> = (0..30)
         .map(|i| {
             let node = c.nodes[i % 3].clone();
-            tokio::spawn(async move { reply(&node.invoke(t("counter/field-7"), b"x".to_vec()).await) })
+            tokio::spawn(
+                async move { reply(&node.invoke(t("counter/field-7"), b"x".to_vec()).await) },
+            )
         })
         .collect();
     let mut counts = vec![];
@@ -80,9 +94,17 @@ async fn an_addressed_actor_has_one_activation_and_keeps_its_state_across_nodes(
         counts.push(call.await.unwrap().parse::<u32>().unwrap());
     }
     counts.sort();
-    assert_eq!(counts, (1..=30).collect::<Vec<_>>(), "one actor counted every message");
+    assert_eq!(
+        counts,
+        (1..=30).collect::<Vec<_>>(),
+        "one actor counted every message"
+    );
     let hosting: Vec<usize> = c.nodes.iter().map(|n| n.actors().len()).collect();
-    assert_eq!(hosting.iter().sum::<usize>(), 1, "one activation cluster-wide: {hosting:?}");
+    assert_eq!(
+        hosting.iter().sum::<usize>(),
+        1,
+        "one activation cluster-wide: {hosting:?}"
+    );
     let placed = c.registry.placements();
     assert_eq!(placed.len(), 1);
     // Two keys, two actors (wherever they are).
@@ -118,9 +140,16 @@ async fn a_busy_node_forwards_anycast_to_a_peer_with_capacity() {
 
 #[tokio::test]
 async fn failures_and_deadlines_cross_nodes_as_outcomes() {
-    let c = cluster([&[], &["trap", "relay"], &["counter"]], FunctionConfig::default()).await;
+    let c = cluster(
+        [&[], &["trap", "relay"], &["counter"]],
+        FunctionConfig::default(),
+    )
+    .await;
     let out = c.nodes[0].invoke(t("trap"), vec![]).await;
-    assert!(matches!(&out, Outcome::Failed(f) if f.kind == FaultKind::Trap), "{out:?}");
+    assert!(
+        matches!(&out, Outcome::Failed(f) if f.kind == FaultKind::Trap),
+        "{out:?}"
+    );
     assert_eq!(c.nodes[1].stats("trap").unwrap().runs, 3, "retried on n2");
     // A forwarded message keeps its deadline: 50 ms, while the link takes 200.
     c.net.delay(n("n2"), n("n3"), Duration::from_millis(200));
@@ -137,9 +166,20 @@ async fn failures_and_deadlines_cross_nodes_as_outcomes() {
 async fn a_duplicated_request_runs_once() {
     let c = cluster([&[], &["counter"], &[]], FunctionConfig::default()).await;
     c.net.duplicate_next(n("n1"), n("n2"), 1);
-    assert_eq!(reply(&c.nodes[0].invoke(t("counter/a"), b"x".to_vec()).await), "1");
-    assert_eq!(c.net.stats(n("n2")).frames_received, 2, "the request arrived twice");
-    assert_eq!(reply(&c.nodes[0].invoke(t("counter/a"), b"x".to_vec()).await), "2", "but ran once");
+    assert_eq!(
+        reply(&c.nodes[0].invoke(t("counter/a"), b"x".to_vec()).await),
+        "1"
+    );
+    assert_eq!(
+        c.net.stats(n("n2")).frames_received,
+        2,
+        "the request arrived twice"
+    );
+    assert_eq!(
+        reply(&c.nodes[0].invoke(t("counter/a"), b"x".to_vec()).await),
+        "2",
+        "but ran once"
+    );
     assert_eq!(c.nodes[1].stats("counter").unwrap().runs, 2);
 }
 
@@ -148,10 +188,19 @@ async fn a_partition_fails_calls_and_healing_restores_them() {
     let c = cluster([&[], &["echo"], &[]], FunctionConfig::default()).await;
     c.net.partition(n("n1"), n("n2"));
     let out = c.nodes[0].invoke(t("echo"), b"x".to_vec()).await;
-    assert!(matches!(&out, Outcome::Failed(f) if f.kind == FaultKind::NodeLost), "{out:?}");
-    assert_eq!(reply(&c.nodes[2].invoke(t("echo"), b"y".to_vec()).await), "y");
+    assert!(
+        matches!(&out, Outcome::Failed(f) if f.kind == FaultKind::NodeLost),
+        "{out:?}"
+    );
+    assert_eq!(
+        reply(&c.nodes[2].invoke(t("echo"), b"y".to_vec()).await),
+        "y"
+    );
     c.net.heal(n("n1"), n("n2"));
-    assert_eq!(reply(&c.nodes[0].invoke(t("echo"), b"z".to_vec()).await), "z");
+    assert_eq!(
+        reply(&c.nodes[0].invoke(t("echo"), b"z".to_vec()).await),
+        "z"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -162,12 +211,18 @@ async fn a_node_killed_mid_flight_leaves_no_caller_hanging() {
     let callers: Vec<_> = (0..3)
         .map(|_| {
             let node = c.nodes[0].clone();
-            tokio::spawn(async move { node.invoke(t("relay/k"), b"call counter/a x".to_vec()).await })
+            tokio::spawn(async move {
+                node.invoke(t("relay/k"), b"call counter/a x".to_vec())
+                    .await
+            })
         })
         .collect();
     let other = tokio::spawn({
         let node = c.nodes[2].clone();
-        async move { node.invoke(t("relay/j"), b"call counter/b x".to_vec()).await }
+        async move {
+            node.invoke(t("relay/j"), b"call counter/b x".to_vec())
+                .await
+        }
     });
     while c.nodes[1].held_messages() < 4 {
         tokio::task::yield_now().await;
@@ -176,20 +231,40 @@ async fn a_node_killed_mid_flight_leaves_no_caller_hanging() {
     assert!(c.net.kill(n("n2")));
     for call in callers {
         let out = call.await.unwrap();
-        assert!(matches!(&out, Outcome::Failed(f) if f.kind == FaultKind::NodeLost), "{out:?}");
+        assert!(
+            matches!(&out, Outcome::Failed(f) if f.kind == FaultKind::NodeLost),
+            "{out:?}"
+        );
     }
     let out = other.await.unwrap();
-    assert!(matches!(&out, Outcome::Failed(f) if f.kind == FaultKind::NodeLost), "{out:?}");
-    assert!(t0.elapsed() < Duration::from_secs(1), "promptly, not at the deadline");
+    assert!(
+        matches!(&out, Outcome::Failed(f) if f.kind == FaultKind::NodeLost),
+        "{out:?}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "promptly, not at the deadline"
+    );
     // The survivors keep serving.
-    assert_eq!(reply(&c.nodes[0].invoke(t("counter/b"), b"x".to_vec()).await), "1");
+    assert_eq!(
+        reply(&c.nodes[0].invoke(t("counter/b"), b"x".to_vec()).await),
+        "1"
+    );
 }
 
 #[tokio::test]
 async fn shutdown_of_one_node_drains_it_and_the_others_go_on() {
-    let c = cluster([&["counter"], &["counter"], &["counter"]], FunctionConfig::default()).await;
+    let c = cluster(
+        [&["counter"], &["counter"], &["counter"]],
+        FunctionConfig::default(),
+    )
+    .await;
     for i in 0..6 {
-        reply(&c.nodes[i % 3].invoke(t(&format!("counter/k{i}")), b"x".to_vec()).await);
+        reply(
+            &c.nodes[i % 3]
+                .invoke(t(&format!("counter/k{i}")), b"x".to_vec())
+                .await,
+        );
     }
     let before: usize = c.nodes.iter().map(|n| n.actors().len()).sum();
     assert_eq!(before, 6);
@@ -200,9 +275,16 @@ async fn shutdown_of_one_node_drains_it_and_the_others_go_on() {
         Outcome::Rejected(RejectReason::ShuttingDown)
     );
     // Its placements were given up: its keys re-activate elsewhere, fresh.
-    assert!(c.registry.placements().values().all(|owner| *owner != n("n1")));
+    assert!(c
+        .registry
+        .placements()
+        .values()
+        .all(|owner| *owner != n("n1")));
     for node in &c.nodes[1..] {
         node.announce().await.unwrap();
     }
-    assert_eq!(reply(&c.nodes[1].invoke(t("counter/k0"), b"x".to_vec()).await), "1");
+    assert_eq!(
+        reply(&c.nodes[1].invoke(t("counter/k0"), b"x".to_vec()).await),
+        "1"
+    );
 }

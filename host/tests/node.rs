@@ -38,9 +38,18 @@ async fn state_survives_across_messages_in_one_actor() {
 #[tokio::test]
 async fn two_keys_get_two_actors() {
     let node = node(FunctionConfig::default());
-    assert_eq!(reply(&node.invoke(t("counter/a"), b"x".to_vec()).await), "1");
-    assert_eq!(reply(&node.invoke(t("counter/b"), b"x".to_vec()).await), "1");
-    assert_eq!(reply(&node.invoke(t("counter/a"), b"x".to_vec()).await), "2");
+    assert_eq!(
+        reply(&node.invoke(t("counter/a"), b"x".to_vec()).await),
+        "1"
+    );
+    assert_eq!(
+        reply(&node.invoke(t("counter/b"), b"x".to_vec()).await),
+        "1"
+    );
+    assert_eq!(
+        reply(&node.invoke(t("counter/a"), b"x".to_vec()).await),
+        "2"
+    );
     let ids: Vec<String> = node.actors().iter().map(|a| a.id.to_string()).collect();
     assert_eq!(ids, ["counter/a", "counter/b"]);
 }
@@ -58,16 +67,27 @@ async fn a_busy_actors_messages_wait_and_run_in_order() {
     let queued: Vec<_> = (0..4)
         .map(|_| {
             let node = node.clone();
-            tokio::spawn(async move { node.invoke(t("relay/k"), b"call counter/x tick".to_vec()).await })
+            tokio::spawn(async move {
+                node.invoke(t("relay/k"), b"call counter/x tick".to_vec())
+                    .await
+            })
         })
         .collect();
     // Let them arrive (current-thread runtime: each runs to its first await).
     while node.held_messages() < 5 {
         tokio::task::yield_now().await;
     }
-    let relay = node.actors().into_iter().find(|a| a.id.to_string() == "relay/k").unwrap();
+    let relay = node
+        .actors()
+        .into_iter()
+        .find(|a| a.id.to_string() == "relay/k")
+        .unwrap();
     assert_eq!(relay.phase, Phase::Running);
-    assert_eq!(node.stats("relay").unwrap().spawned, 1, "no second activation");
+    assert_eq!(
+        node.stats("relay").unwrap().spawned,
+        1,
+        "no second activation"
+    );
     Held::answer(&req, answer, "done");
     assert_eq!(reply(&first.await.unwrap()), "ok:done");
     for (i, q) in queued.into_iter().enumerate() {
@@ -92,7 +112,11 @@ async fn the_wait_limit_spawns_a_new_instance() {
     let t0 = tokio::time::Instant::now();
     let second = node.invoke(t("relay"), b"id".to_vec()).await;
     assert_eq!(reply(&second), "relay#1");
-    assert_eq!(t0.elapsed(), Duration::from_millis(50), "it waited exactly max_wait");
+    assert_eq!(
+        t0.elapsed(),
+        Duration::from_millis(50),
+        "it waited exactly max_wait"
+    );
     assert_eq!(node.stats("relay").unwrap().spawned, 2);
     Held::answer(&req, answer, "done");
     assert_eq!(reply(&first.await.unwrap()), "ok:done");
@@ -125,7 +149,11 @@ async fn max_instances_and_a_full_buffer_reject_as_overloaded_and_lose_nothing()
     Held::answer(&req, answer, "done");
     assert_eq!(reply(&first.await.unwrap()), "ok:done");
     for w in waiting {
-        assert_eq!(reply(&w.await.unwrap()), "relay#0", "accepted messages all ran");
+        assert_eq!(
+            reply(&w.await.unwrap()),
+            "relay#0",
+            "accepted messages all ran"
+        );
     }
     let s = node.stats("relay").unwrap();
     assert_eq!((s.replied, s.rejected, s.spawned), (3, 1, 1));
@@ -137,8 +165,14 @@ async fn an_idle_actor_is_terminated_and_comes_back_with_fresh_state() {
         idle_ms: 100,
         ..FunctionConfig::default()
     });
-    assert_eq!(reply(&node.invoke(t("counter/a"), b"x".to_vec()).await), "1");
-    assert_eq!(reply(&node.invoke(t("counter/a"), b"x".to_vec()).await), "2");
+    assert_eq!(
+        reply(&node.invoke(t("counter/a"), b"x".to_vec()).await),
+        "1"
+    );
+    assert_eq!(
+        reply(&node.invoke(t("counter/a"), b"x".to_vec()).await),
+        "2"
+    );
     tokio::time::sleep(Duration::from_millis(99)).await;
     assert_eq!(node.actors().len(), 1, "not idle long enough yet");
     tokio::time::sleep(Duration::from_millis(2)).await;
@@ -173,14 +207,25 @@ async fn failing_guests_fail_after_their_retries_and_the_node_keeps_serving() {
         let out = node.invoke(t(name), b"x".to_vec()).await;
         assert_eq!(failed_kind(&out), kind, "{name}: {out:?}");
         let s = node.stats(name).unwrap();
-        assert_eq!((s.runs, s.spawned, s.terminated_fault), (3, 3, 3), "{name}: tried 3 times, fresh each time");
+        assert_eq!(
+            (s.runs, s.spawned, s.terminated_fault),
+            (3, 3, 3),
+            "{name}: tried 3 times, fresh each time"
+        );
         // The node still serves the others.
-        assert_eq!(reply(&node.invoke(t("echo"), b"still here".to_vec()).await), "still here");
+        assert_eq!(
+            reply(&node.invoke(t("echo"), b"still here".to_vec()).await),
+            "still here"
+        );
     }
     let Outcome::Failed(f) = node.invoke(t("badptr"), vec![]).await else {
         panic!()
     };
-    assert!(f.detail.contains("outside the guest's memory"), "{}", f.detail);
+    assert!(
+        f.detail.contains("outside the guest's memory"),
+        "{}",
+        f.detail
+    );
 }
 
 #[tokio::test]
@@ -190,21 +235,39 @@ async fn bad_modules_are_refused_at_deploy_with_a_clear_error() {
         .deploy("junk", b"\0asm\x01\0\0\0garbage", FunctionConfig::default())
         .unwrap_err();
     assert!(matches!(err, DeployError::Invalid(_)), "{err}");
-    let err = node.deploy("junk", b"not wasm at all", FunctionConfig::default()).unwrap_err();
+    let err = node
+        .deploy("junk", b"not wasm at all", FunctionConfig::default())
+        .unwrap_err();
     assert!(matches!(err, DeployError::Invalid(_)), "{err}");
-    let err = node.deploy("wrong", &wat("wrongabi"), FunctionConfig::default()).unwrap_err();
+    let err = node
+        .deploy("wrong", &wat("wrongabi"), FunctionConfig::default())
+        .unwrap_err();
     assert!(err.to_string().contains("`env::abort`"), "{err}");
     let no_handle = "(module (memory (export \"memory\") 1) (func (export \"gf_alloc\") (param i32) (result i32) i32.const 0))";
-    let err = node.deploy("nohandle", no_handle.as_bytes(), FunctionConfig::default()).unwrap_err();
+    let err = node
+        .deploy("nohandle", no_handle.as_bytes(), FunctionConfig::default())
+        .unwrap_err();
     assert!(err.to_string().contains("gf_handle"), "{err}");
-    let err = node.deploy("bad name", guest("echo"), FunctionConfig::default()).unwrap_err();
+    let err = node
+        .deploy("bad name", guest("echo"), FunctionConfig::default())
+        .unwrap_err();
     assert!(matches!(err, DeployError::Name(_)), "{err}");
     let err = node
-        .deploy("echo", guest("echo"), FunctionConfig { max_instances: 0, ..FunctionConfig::default() })
+        .deploy(
+            "echo",
+            guest("echo"),
+            FunctionConfig {
+                max_instances: 0,
+                ..FunctionConfig::default()
+            },
+        )
         .unwrap_err();
     assert!(err.to_string().contains("max_instances"), "{err}");
-    node.deploy("echo", guest("echo"), FunctionConfig::default()).unwrap();
-    let err = node.deploy("echo", guest("echo"), FunctionConfig::default()).unwrap_err();
+    node.deploy("echo", guest("echo"), FunctionConfig::default())
+        .unwrap();
+    let err = node
+        .deploy("echo", guest("echo"), FunctionConfig::default())
+        .unwrap_err();
     assert!(matches!(err, DeployError::AlreadyDeployed(_)));
     assert_eq!(node.functions().len(), 1, "nothing else was deployed");
 }
@@ -248,10 +311,15 @@ async fn shutdown_drains_accepted_messages_and_refuses_new_ones() {
         let node = node.clone();
         async move { node.shutdown().await }
     });
-    while !shutdown.is_finished() && node.invoke(t("echo"), vec![]).await != Outcome::Rejected(RejectReason::ShuttingDown) {
+    while !shutdown.is_finished()
+        && node.invoke(t("echo"), vec![]).await != Outcome::Rejected(RejectReason::ShuttingDown)
+    {
         tokio::task::yield_now().await;
     }
-    assert!(!shutdown.is_finished(), "shutdown waits for accepted messages");
+    assert!(
+        !shutdown.is_finished(),
+        "shutdown waits for accepted messages"
+    );
     Held::answer(&req, answer, "done");
     assert_eq!(reply(&running.await.unwrap()), "ok:done");
     assert_eq!(reply(&queued.await.unwrap()), "relay/k");
@@ -264,22 +332,34 @@ async fn shutdown_drains_accepted_messages_and_refuses_new_ones() {
 async fn guests_call_and_send_to_other_actors() {
     let (node, mut held) = node_with_hold(FunctionConfig::default()).await;
     // A call to a local actor, created on demand.
-    assert_eq!(reply(&node.invoke(t("relay"), b"call counter/z x".to_vec()).await), "ok:1");
+    assert_eq!(
+        reply(&node.invoke(t("relay"), b"call counter/z x".to_vec()).await),
+        "ok:1"
+    );
     // A one-way send leaves the node without waiting.
-    assert_eq!(reply(&node.invoke(t("relay"), b"send hold ping".to_vec()).await), "sent");
+    assert_eq!(
+        reply(&node.invoke(t("relay"), b"send hold ping".to_vec()).await),
+        "sent"
+    );
     let (req, answer) = held.next().await;
     assert_eq!(req.payload.0, b"ping");
     assert_eq!(req.reply_to, None, "nobody waits for a send");
     assert_eq!(req.sender.unwrap().to_string(), "relay#0");
     let _ = answer.send(goldfish_core::wire::Frame::Accepted { id: req.id });
     // Bad targets are the guest's error codes, not traps.
-    assert_eq!(reply(&node.invoke(t("relay"), b"call no!such x".to_vec()).await), "err:BadTarget");
+    assert_eq!(
+        reply(&node.invoke(t("relay"), b"call no!such x".to_vec()).await),
+        "err:BadTarget"
+    );
     // The workflow: ingest calls detect/7, which calls aggregate/7.
     let line = b"field=7,sensor=s1,t=21.0,h=90.0,m=0.40,ts=1".to_vec();
     let out = reply(&node.invoke(t("ingest"), line).await);
     assert!(out.starts_with("field=7,risk="), "{out}");
     let ids: Vec<String> = node.actors().iter().map(|a| a.id.to_string()).collect();
-    assert!(ids.contains(&"detect/7".to_string()) && ids.contains(&"aggregate/7".to_string()), "{ids:?}");
+    assert!(
+        ids.contains(&"detect/7".to_string()) && ids.contains(&"aggregate/7".to_string()),
+        "{ids:?}"
+    );
 }
 
 #[tokio::test]
@@ -296,17 +376,33 @@ async fn unknown_functions_and_oversized_payloads_are_rejected() {
         node.invoke(t("echo"), vec![0; 1025]).await,
         Outcome::Rejected(RejectReason::TooLarge)
     );
-    assert_eq!(reply(&node.invoke(t("relay"), b"call nosuch x".to_vec()).await), "err:UnknownFunction");
-    assert_eq!(node.send(t("nosuch"), vec![]), Err(RejectReason::UnknownFunction));
+    assert_eq!(
+        reply(&node.invoke(t("relay"), b"call nosuch x".to_vec()).await),
+        "err:UnknownFunction"
+    );
+    assert_eq!(
+        node.send(t("nosuch"), vec![]),
+        Err(RejectReason::UnknownFunction)
+    );
 }
 
 #[tokio::test]
 async fn stateless_mode_makes_a_new_instance_per_message() {
     let node = Node::builder().build().unwrap();
-    node.deploy("counter", guest("counter"), FunctionConfig { stateless: true, ..FunctionConfig::default() })
-        .unwrap();
+    node.deploy(
+        "counter",
+        guest("counter"),
+        FunctionConfig {
+            stateless: true,
+            ..FunctionConfig::default()
+        },
+    )
+    .unwrap();
     for _ in 0..3 {
-        assert_eq!(reply(&node.invoke(t("counter/a"), b"x".to_vec()).await), "1");
+        assert_eq!(
+            reply(&node.invoke(t("counter/a"), b"x".to_vec()).await),
+            "1"
+        );
     }
     let s = node.stats("counter").unwrap();
     assert_eq!((s.spawned, s.runs, s.terminated_stopped), (3, 3, 3));
@@ -318,17 +414,34 @@ async fn refuse_sends_new_messages_to_another_instance_at_once() {
     let (node, mut held) = node_with_hold(FunctionConfig::default()).await;
     let busy = tokio::spawn({
         let node = node.clone();
-        async move { node.invoke(t("relay"), b"next refuse call hold go".to_vec()).await }
+        async move {
+            node.invoke(t("relay"), b"next refuse call hold go".to_vec())
+                .await
+        }
     });
     let (req, answer) = held.next().await;
     let t0 = tokio::time::Instant::now();
-    assert_eq!(reply(&node.invoke(t("relay"), b"id".to_vec()).await), "relay#1");
-    assert_eq!(t0.elapsed(), Duration::ZERO, "no waiting behind a refusing actor");
+    assert_eq!(
+        reply(&node.invoke(t("relay"), b"id".to_vec()).await),
+        "relay#1"
+    );
+    assert_eq!(
+        t0.elapsed(),
+        Duration::ZERO,
+        "no waiting behind a refusing actor"
+    );
     Held::answer(&req, answer, "done");
     assert_eq!(reply(&busy.await.unwrap()), "ok:done");
     // Refuse ended with its run: relay#0 takes messages again.
-    let states: Vec<_> = node.actors().into_iter().map(|a| (a.id.to_string(), a.disposition)).collect();
-    assert!(states.contains(&("relay#0".to_string(), goldfish_core::Disposition::Any)), "{states:?}");
+    let states: Vec<_> = node
+        .actors()
+        .into_iter()
+        .map(|a| (a.id.to_string(), a.disposition))
+        .collect();
+    assert!(
+        states.contains(&("relay#0".to_string(), goldfish_core::Disposition::Any)),
+        "{states:?}"
+    );
     node.invoke(t("relay"), b"id".to_vec()).await;
     assert_eq!(node.stats("relay").unwrap().spawned, 2);
 }
@@ -338,17 +451,27 @@ async fn refuse_on_an_addressed_actor_rejects_as_busy() {
     let (node, mut held) = node_with_hold(FunctionConfig::default()).await;
     let busy = tokio::spawn({
         let node = node.clone();
-        async move { node.invoke(t("relay/k"), b"next refuse call hold go".to_vec()).await }
+        async move {
+            node.invoke(t("relay/k"), b"next refuse call hold go".to_vec())
+                .await
+        }
     });
     let (req, answer) = held.next().await;
     assert_eq!(
         node.invoke(t("relay/k"), b"id".to_vec()).await,
         Outcome::Rejected(RejectReason::Busy)
     );
-    assert_eq!(node.stats("relay").unwrap().spawned, 1, "never a second activation");
+    assert_eq!(
+        node.stats("relay").unwrap().spawned,
+        1,
+        "never a second activation"
+    );
     Held::answer(&req, answer, "done");
     assert_eq!(reply(&busy.await.unwrap()), "ok:done");
-    assert_eq!(reply(&node.invoke(t("relay/k"), b"id".to_vec()).await), "relay/k");
+    assert_eq!(
+        reply(&node.invoke(t("relay/k"), b"id".to_vec()).await),
+        "relay/k"
+    );
 }
 
 #[tokio::test]
@@ -384,16 +507,36 @@ async fn a_session_sticks_to_the_instance_that_keeps_it() {
     for _ in 0..3 {
         assert_eq!(reply(&node.invoke_with(session("id")).await), keeper);
     }
-    let states: Vec<_> = node.actors().into_iter().map(|a| (a.id.to_string(), a.disposition)).collect();
-    assert!(states.contains(&(keeper.clone(), goldfish_core::Disposition::Session(goldfish_core::Key::new("s").unwrap()))), "{states:?}");
+    let states: Vec<_> = node
+        .actors()
+        .into_iter()
+        .map(|a| (a.id.to_string(), a.disposition))
+        .collect();
+    assert!(
+        states.contains(&(
+            keeper.clone(),
+            goldfish_core::Disposition::Session(goldfish_core::Key::new("s").unwrap())
+        )),
+        "{states:?}"
+    );
 }
 
 #[tokio::test]
 async fn stop_terminates_the_actor_after_its_message() {
     let node = node(FunctionConfig::default());
-    assert_eq!(reply(&node.invoke(t("counter/a"), b"x".to_vec()).await), "1");
-    assert_eq!(reply(&node.invoke(t("counter/a"), b"stop".to_vec()).await), "2");
+    assert_eq!(
+        reply(&node.invoke(t("counter/a"), b"x".to_vec()).await),
+        "1"
+    );
+    assert_eq!(
+        reply(&node.invoke(t("counter/a"), b"stop".to_vec()).await),
+        "2"
+    );
     assert!(node.actors().is_empty());
     assert_eq!(node.stats("counter").unwrap().terminated_stopped, 1);
-    assert_eq!(reply(&node.invoke(t("counter/a"), b"x".to_vec()).await), "1", "fresh state");
+    assert_eq!(
+        reply(&node.invoke(t("counter/a"), b"x".to_vec()).await),
+        "1",
+        "fresh state"
+    );
 }

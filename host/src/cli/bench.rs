@@ -54,7 +54,12 @@ fn pct(sorted: &[Duration], q: f64) -> Duration {
     sorted[i]
 }
 
-async fn measure(node: &Node, function: &str, messages: usize, args: &WarmArgs) -> anyhow::Result<Figures> {
+async fn measure(
+    node: &Node,
+    function: &str,
+    messages: usize,
+    args: &WarmArgs,
+) -> anyhow::Result<Figures> {
     let target = Target::parse(function)?;
     let payload = vec![7u8; args.payload];
     // Warm up: create the actors and let the allocator settle.
@@ -78,7 +83,8 @@ async fn measure(node: &Node, function: &str, messages: usize, args: &WarmArgs) 
     let t0 = Instant::now();
     let tasks: Vec<_> = (0..args.concurrency)
         .map(|_| {
-            let (node, stop, count, payload) = (node.clone(), stop.clone(), count.clone(), payload.clone());
+            let (node, stop, count, payload) =
+                (node.clone(), stop.clone(), count.clone(), payload.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     for _ in 0..64 {
@@ -108,7 +114,10 @@ async fn measure(node: &Node, function: &str, messages: usize, args: &WarmArgs) 
 }
 
 async fn warm(args: WarmArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.messages > 0 && args.concurrency > 0, "--messages and --concurrency must be positive");
+    anyhow::ensure!(
+        args.messages > 0 && args.concurrency > 0,
+        "--messages and --concurrency must be positive"
+    );
     let node = Node::builder().name("bench").build()?;
     // max_wait 0: a caller that finds every instance busy gets a new one
     // rather than waiting, so each concurrent caller keeps a warm actor.
@@ -131,10 +140,19 @@ async fn warm(args: WarmArgs) -> anyhow::Result<()> {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let w = measure(&node, "echo", args.messages, &args).await?;
-    let s = measure(&node, "echo-stateless", (args.messages / 10).max(1_000), &args).await?;
+    let s = measure(
+        &node,
+        "echo-stateless",
+        (args.messages / 10).max(1_000),
+        &args,
+    )
+    .await?;
     println!();
     println!("                          p50        p99    sequential msg/s   {} callers msg/s   instances", args.concurrency);
-    for (name, f) in [("goldfish (warm actor)", &w), ("new instance per message", &s)] {
+    for (name, f) in [
+        ("goldfish (warm actor)", &w),
+        ("new instance per message", &s),
+    ] {
         println!(
             "  {name:<24} {:>6.2} us {:>7.2} us {:>14.0} {:>20.0} {:>11}",
             f.p50.as_secs_f64() * 1e6,
@@ -151,9 +169,21 @@ async fn warm(args: WarmArgs) -> anyhow::Result<()> {
     );
     println!(
         "  targets: warm p50 <= 10 us: {}; >= 100k msg/s: {}; >= 10x the per-message instance: {}",
-        if w.p50 <= Duration::from_micros(10) { "met" } else { "NOT met" },
-        if w.throughput >= 100_000.0 { "met" } else { "NOT met" },
-        if w.throughput >= 10.0 * s.throughput { "met" } else { "NOT met" },
+        if w.p50 <= Duration::from_micros(10) {
+            "met"
+        } else {
+            "NOT met"
+        },
+        if w.throughput >= 100_000.0 {
+            "met"
+        } else {
+            "NOT met"
+        },
+        if w.throughput >= 10.0 * s.throughput {
+            "met"
+        } else {
+            "NOT met"
+        },
     );
     node.shutdown().await;
     Ok(())

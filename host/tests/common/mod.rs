@@ -97,7 +97,10 @@ impl Transport for HoldTransport {
 pub async fn node_with_hold(config: FunctionConfig) -> (Node, Held) {
     let registry = MemRegistry::new();
     registry
-        .announce(NodeId::new("ext").unwrap(), vec![FunctionId::new("hold").unwrap()])
+        .announce(
+            NodeId::new("ext").unwrap(),
+            vec![FunctionId::new("hold").unwrap()],
+        )
         .await
         .unwrap();
     let (tx, rx) = mpsc::unbounded_channel();
