@@ -762,7 +762,12 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
         self.buffer.handle_timeout(now);
 
         // Suspended actors take what waits for them (S7 relies on this first).
-        for i in 0..self.actors.capacity() {
+        let waiting = if self.buffer.waiting_len() > 0 {
+            self.actors.high()
+        } else {
+            0
+        };
+        for i in 0..waiting {
             let slot = Slot(i as u32);
             let next = match self.actors.get(i) {
                 Some(a) if a.life.phase() == Phase::Suspended => self.next_for(slot, a),
@@ -776,7 +781,7 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
         // Idle and shutdown terminations: whatever is still Suspended has
         // nothing queued for it.
         let idle = self.limits.idle;
-        for i in 0..self.actors.capacity() {
+        for i in 0..self.actors.high() {
             let slot = Slot(i as u32);
             let Some(a) = self.actors.get_mut(i) else {
                 continue;
@@ -799,7 +804,7 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
         }
 
         // New actors for messages that have nobody to wait for, oldest first.
-        while self.live < self.limits.max_instances {
+        while self.buffer.waiting_len() > 0 && self.live < self.limits.max_instances {
             let accepting = self.views().any(|a| {
                 matches!(a.key, ActorKey::Instance(_)) && a.disposition.accepts_queueing()
             });

@@ -44,6 +44,11 @@ impl<T, S: Storage<T>> Slab<T, S> {
         self.len
     }
 
+    /// One past the highest occupied index: scans stop here.
+    pub fn high(&self) -> usize {
+        self.high
+    }
+
     /// Whether nothing is stored.
     pub fn is_empty(&self) -> bool {
         self.len == 0

@@ -35,8 +35,42 @@ use crate::stats::Stats;
 /// Where a caller's outcome goes.
 pub(crate) type Reply = oneshot::Sender<Outcome>;
 
-/// Outputs to carry out, each with the function it belongs to.
-pub(crate) type Work = VecDeque<(Arc<Function>, Output)>;
+/// What to carry out, each with the function it belongs to.
+pub(crate) type Work = VecDeque<(Arc<Function>, Job)>;
+
+/// One of core's outputs, with what the host took for it under the same lock
+/// (so carrying it out needs no second trip through the mutex).
+pub(crate) enum Job {
+    /// Create an instance.
+    Spawn { slot: Slot, actor: ActorId },
+    /// Run a message: the instance and payload are already taken out.
+    Run(Box<Ready>),
+    /// Hand an outcome to its waiters.
+    Deliver(Box<Delivery>),
+    /// Drop a terminated actor's instance.
+    Reap {
+        actor: ActorId,
+        cause: Termination,
+        instance: Option<Box<Actor>>,
+    },
+}
+
+/// A run, ready to go.
+pub(crate) struct Ready {
+    slot: Slot,
+    message: MessageId,
+    actor: Box<Actor>,
+    payload: Vec<u8>,
+    ctx: MessageCtx,
+}
+
+/// An outcome, ready to hand over.
+pub(crate) struct Delivery {
+    message: MessageId,
+    outcome: Outcome,
+    waiters: Vec<Reply>,
+    accepted: Instant,
+}
 
 /// How deep guest `call`s nest on one thread before the rest goes to a task.
 const MAX_INLINE_DEPTH: u32 = 8;
@@ -179,11 +213,34 @@ impl Function {
         self.me.upgrade().expect("a function is alive while in use")
     }
 
-    /// Drains core's outputs into `work` and re-arms the timer.
+    /// Drains core's outputs into `work`, taking what each needs while the
+    /// lock is held, and re-arms the timer.
     fn collect(&self, st: &mut FunctionState, work: &mut Work) {
         let me = self.arc();
         while let Some(o) = st.core.poll_output() {
-            work.push_back((me.clone(), o));
+            let job = match o {
+                Output::Spawn { slot, actor } => Job::Spawn { slot, actor },
+                Output::Run { slot, message, .. } => match self.take_run(st, slot, message) {
+                    Some(ready) => Job::Run(Box::new(ready)),
+                    None => continue,
+                },
+                Output::Outcome { message, verdict } => {
+                    match self.take_outcome(st, message, verdict) {
+                        Some(d) => Job::Deliver(Box::new(d)),
+                        None => continue,
+                    }
+                }
+                Output::Terminated { slot, actor, cause } => Job::Reap {
+                    actor,
+                    cause,
+                    instance: match std::mem::replace(&mut st.slots[slot.index()], SlotState::Empty)
+                    {
+                        SlotState::Parked(a) => Some(a),
+                        _ => None,
+                    },
+                },
+            };
+            work.push_back((me.clone(), job));
         }
         if let Some(t) = st.core.poll_timeout() {
             self.timer.arm(t);
@@ -388,12 +445,7 @@ impl Function {
     }
 
     /// Takes the instance and payload out for a run.
-    fn take_run(
-        &self,
-        slot: Slot,
-        message: MessageId,
-    ) -> Option<(Box<Actor>, Vec<u8>, MessageCtx)> {
-        let mut st = lock(&self.state);
+    fn take_run(&self, st: &mut FunctionState, slot: Slot, message: MessageId) -> Option<Ready> {
         let actor = match std::mem::replace(&mut st.slots[slot.index()], SlotState::Out) {
             SlotState::Parked(a) => a,
             other => {
@@ -414,7 +466,40 @@ impl Function {
             deadline: p.env.deadline,
             ..MessageCtx::default()
         };
-        Some((actor, payload, ctx))
+        Some(Ready {
+            slot,
+            message,
+            actor,
+            payload,
+            ctx,
+        })
+    }
+
+    /// Takes a finished message out; a message from another node leaves its
+    /// outcome behind for duplicates (under this lock, see `offer`).
+    fn take_outcome(
+        &self,
+        st: &mut FunctionState,
+        message: MessageId,
+        verdict: Verdict,
+    ) -> Option<Delivery> {
+        self.stats.outcome(verdict);
+        let Some(p) = st.messages.remove(&message) else {
+            tracing::error!(function = %self.name, %message, "outcome for an unknown message");
+            return None;
+        };
+        let outcome = Outcome::from_verdict(verdict, p.reply, p.detail);
+        if p.remote {
+            if let Some(node) = self.node.upgrade() {
+                node.remember(message, outcome.clone());
+            }
+        }
+        Some(Delivery {
+            message,
+            outcome,
+            waiters: p.waiters,
+            accepted: p.accepted,
+        })
     }
 
     /// Reports a finished run to core.
@@ -477,44 +562,30 @@ impl Function {
     }
 
     /// Hands an outcome to whoever waits for it.
-    fn deliver(&self, node: &Arc<NodeInner>, message: MessageId, verdict: Verdict) {
-        self.stats.outcome(verdict);
-        let (outcome, mut waiters, accepted) = {
-            let mut st = lock(&self.state);
-            let Some(p) = st.messages.remove(&message) else {
-                tracing::error!(function = %self.name, %message, "outcome for an unknown message");
-                return;
-            };
-            let outcome = Outcome::from_verdict(verdict, p.reply, p.detail);
-            if p.remote {
-                node.remember(message, outcome.clone());
-            }
-            (outcome, p.waiters, p.accepted)
-        };
-        self.stats.latency.record(accepted.elapsed());
+    fn deliver(&self, d: Delivery) {
+        self.stats.latency.record(d.accepted.elapsed());
+        let mut waiters = d.waiters;
         if let Some(last) = waiters.pop() {
             for w in waiters {
-                let _ = w.send(outcome.clone());
+                let _ = w.send(d.outcome.clone());
             }
-            let _ = last.send(outcome);
+            let _ = last.send(d.outcome);
         }
     }
 
-    /// Drops a terminated actor's instance.
-    fn reap(&self, node: &Arc<NodeInner>, slot: Slot, actor: ActorId, cause: Termination) {
-        let (old, drained) = {
-            let mut st = lock(&self.state);
-            let old = std::mem::replace(&mut st.slots[slot.index()], SlotState::Empty);
-            (old, st.core.is_drained())
-        };
-        drop(old);
+    /// A terminated actor is gone: its instance is dropped here, outside the lock.
+    fn reap(
+        &self,
+        node: &Arc<NodeInner>,
+        actor: ActorId,
+        cause: Termination,
+        instance: Option<Box<Actor>>,
+    ) {
+        drop(instance);
         self.stats.terminated(cause);
         tracing::debug!(%actor, cause = cause.as_str(), "actor terminated");
         if let ActorKey::Keyed(_) = actor.key {
             node.released(actor);
-        }
-        if drained {
-            self.drained.notify_waiters();
         }
     }
 }
@@ -545,36 +616,38 @@ fn call_code(actor: &mut Actor, outcome: Outcome) -> i32 {
 /// task, once the outcome of `until` has been delivered (so a caller is not
 /// kept to run other callers' messages).
 pub(crate) fn drive(node: &Arc<NodeInner>, mut work: Work, until: Option<MessageId>, depth: u32) {
-    while let Some((f, out)) = work.pop_front() {
-        match out {
-            Output::Spawn { slot, actor } => f.spawn(node, slot, actor, &mut work),
-            Output::Run { slot, message, .. } => run(node, &f, slot, message, &mut work, depth),
-            Output::Outcome { message, verdict } => {
-                f.deliver(node, message, verdict);
-                if until == Some(message) && !work.is_empty() {
+    while let Some((f, job)) = work.pop_front() {
+        match job {
+            Job::Spawn { slot, actor } => f.spawn(node, slot, actor, &mut work),
+            Job::Run(ready) => run(node, &f, *ready, &mut work, depth),
+            Job::Deliver(d) => {
+                let mine = until == Some(d.message);
+                f.deliver(*d);
+                if mine && !work.is_empty() {
                     let n = node.clone();
                     node.runtime.spawn(async move { drive(&n, work, None, 0) });
                     return;
                 }
             }
-            Output::Terminated { slot, actor, cause } => f.reap(node, slot, actor, cause),
+            Job::Reap {
+                actor,
+                cause,
+                instance,
+            } => f.reap(node, actor, cause, instance),
         }
     }
 }
 
 /// Runs one message: on this thread while its calls can be answered at once,
 /// then in a task that waits for them.
-fn run(
-    node: &Arc<NodeInner>,
-    f: &Arc<Function>,
-    slot: Slot,
-    message: MessageId,
-    work: &mut Work,
-    depth: u32,
-) {
-    let Some((mut actor, payload, ctx)) = f.take_run(slot, message) else {
-        return;
-    };
+fn run(node: &Arc<NodeInner>, f: &Arc<Function>, ready: Ready, work: &mut Work, depth: u32) {
+    let Ready {
+        slot,
+        message,
+        mut actor,
+        payload,
+        ctx,
+    } = ready;
     let deadline = ctx.deadline;
     let started = Instant::now();
     let mut waited = Duration::ZERO;

@@ -33,6 +33,24 @@ pub(crate) struct WarmArgs {
     /// Payload size in bytes.
     #[arg(long, default_value_t = 8)]
     payload: usize,
+    /// Use a WAT echo guest with this many 64 KiB pages of initial memory
+    /// instead of the Rust echo (1 page): instantiation cost grows with it
+    /// (a Rust guest with rustc's default 1 MiB stack starts with 17).
+    #[arg(long)]
+    pages: Option<u32>,
+}
+
+/// An echo guest in WAT with `pages` of initial memory.
+fn echo_wat(pages: u32) -> String {
+    format!(
+        r#"(module
+  (import "goldfish" "reply" (func $reply (param i32 i32)))
+  (memory (export "memory") {pages})
+  (func (export "gf_alloc") (param $len i32) (result i32) (i32.const 1024))
+  (func (export "gf_handle") (param $ptr i32) (param $len i32) (result i32)
+    (call $reply (local.get $ptr) (local.get $len))
+    (i32.const 0)))"#
+    )
 }
 
 pub(crate) async fn run(b: Bench) -> anyhow::Result<()> {
@@ -125,17 +143,29 @@ async fn warm(args: WarmArgs) -> anyhow::Result<()> {
         max_wait_ms: 0,
         ..FunctionConfig::default()
     };
-    node.deploy("echo", guests::ECHO, warm.clone())?;
+    let wat;
+    let (wasm, guest): (&[u8], String) = match args.pages {
+        Some(p) => {
+            anyhow::ensure!((1..=1024).contains(&p), "--pages must be 1..=1024");
+            wat = echo_wat(p);
+            (wat.as_bytes(), format!("WAT echo, {p} pages"))
+        }
+        None => (
+            guests::ECHO,
+            "Rust echo (examples/guests/echo), 1 page".to_string(),
+        ),
+    };
+    node.deploy("echo", wasm, warm.clone())?;
     node.deploy(
         "echo-stateless",
-        guests::ECHO,
+        wasm,
         FunctionConfig {
             stateless: true,
             ..warm
         },
     )?;
     println!(
-        "warm path: invoke -> echo actor -> reply, {} B payload, one process ({} cores)",
+        "warm path: invoke -> echo actor -> reply, {} B payload, {guest}, one process ({} cores)",
         args.payload,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
