@@ -139,6 +139,22 @@ mod tests {
     }
 
     #[test]
+    fn missing_keys_take_defaults_and_unknown_keys_are_errors() {
+        let c: FunctionConfig =
+            serde_json::from_str(r#"{"idle_ms": 5, "max_instances": 2}"#).unwrap();
+        assert_eq!(
+            c,
+            FunctionConfig {
+                idle_ms: 5,
+                max_instances: 2,
+                ..FunctionConfig::default()
+            }
+        );
+        let e = serde_json::from_str::<FunctionConfig>(r#"{"idle": 5}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `idle`"), "{e}");
+    }
+
+    #[test]
     fn nonsense_is_refused_with_a_reason() {
         let c = FunctionConfig {
             max_payload: 1 << 20,
