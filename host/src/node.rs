@@ -445,8 +445,10 @@ impl Node {
         })
     }
 
-    /// Sends a message without waiting for an outcome. `Err` if it was
-    /// refused at once (an unknown function, a full buffer...).
+    /// Sends a message without waiting for an outcome. `Err` if no node can
+    /// take the function; otherwise the message is handed over and whatever
+    /// becomes of it (a reply, or a rejection such as a full buffer) is not
+    /// reported back.
     pub fn send(&self, target: Target, payload: Vec<u8>) -> Result<MessageId, RejectReason> {
         let inner = &self.inner;
         let env = inner.envelope(target, payload, None, None, None);
