@@ -55,6 +55,8 @@ pub enum Termination {
     Fault(FaultKind),
     /// The node shut down.
     Shutdown,
+    /// The node may no longer host addressed actors (it lost its cluster lease).
+    Evicted,
 }
 
 impl Termination {
@@ -65,6 +67,7 @@ impl Termination {
             Termination::Stopped => "stopped",
             Termination::Fault(_) => "fault",
             Termination::Shutdown => "shutdown",
+            Termination::Evicted => "evicted",
         }
     }
 }
@@ -181,6 +184,8 @@ pub struct Actor {
     reported: bool,
     cause: Option<Termination>,
     messages: u64,
+    /// Evicted while Created or Running: terminate instead of going on.
+    evicted: bool,
 }
 
 /// A read-only view of one actor.
@@ -222,6 +227,8 @@ pub struct Dispatcher<A, E> {
     unreported: u32,
     next_instance: u32,
     shutting_down: bool,
+    /// Addressed actors may not be hosted here (see `handle_evict`).
+    evicting: bool,
 }
 
 /// Slots a dispatcher needs for actors: every live one plus as many
@@ -277,6 +284,7 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
             unreported: 0,
             next_instance: 0,
             shutting_down: false,
+            evicting: false,
         })
     }
 
@@ -300,6 +308,11 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
     /// The buffer, for its queue lengths.
     pub fn buffer(&self) -> &Buffer<E> {
         &self.buffer
+    }
+
+    /// Whether addressed actors are barred from this node (`handle_evict`).
+    pub fn is_evicting(&self) -> bool {
+        self.evicting
     }
 
     /// Whether a shutdown has begun.
@@ -332,6 +345,11 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
 
     /// The decision `arrival` would get now, changing nothing (str0m's `accepts`).
     pub fn accepts(&self, now: Tick, arrival: &Arrival) -> Decision {
+        if self.evicting && !self.shutting_down {
+            if let Target::Actor(..) = arrival.message.target {
+                return Decision::Reject(crate::message::RejectReason::Unavailable);
+            }
+        }
         let ctx = Context {
             now,
             limits: &self.limits,
@@ -461,7 +479,14 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
         a.life.handle(now, LifecycleEvent::Started, idle)?;
         let job = a.job.take();
         a.job_id = None;
-        if let Some(e) = job {
+        if a.evicted {
+            // Barred while it was being made: it never runs its message.
+            a.life.handle(now, LifecycleEvent::Shutdown, idle)?;
+            self.terminated(slot, Termination::Evicted);
+            if let Some(e) = job {
+                self.buffer.finish(e, Verdict::Failed(FaultKind::NodeLost));
+            }
+        } else if let Some(e) = job {
             if self.buffer.get(e).is_some_and(Entry::is_done) {
                 // Expired while the instance was being made.
                 self.buffer.finish(e, Verdict::Expired);
@@ -502,7 +527,12 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
         a.life.handle(now, LifecycleEvent::Finish, idle)?;
         let job = a.job.take();
         a.job_id = None;
-        let stop = a.disposition == Disposition::Stop;
+        let stop = a.disposition == Disposition::Stop || a.evicted;
+        let cause = if a.evicted {
+            Termination::Evicted
+        } else {
+            Termination::Stopped
+        };
         if stop {
             a.life.handle(now, LifecycleEvent::Stop, idle)?;
         } else {
@@ -515,7 +545,7 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
             self.buffer.finish(e, Verdict::Replied);
         }
         if stop {
-            self.terminated(slot, Termination::Stopped);
+            self.terminated(slot, cause);
         }
         self.settle(now);
         Ok(())
@@ -558,6 +588,49 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
                 a.life.handle(now, LifecycleEvent::Shutdown, idle)?;
             }
         }
+        Ok(())
+    }
+
+    /// This node may no longer host addressed actors (it lost its lease in
+    /// the cluster's registry, so another node may activate them): Suspended
+    /// addressed actors are terminated now, Created and Running ones after
+    /// their current step without running anything more, messages waiting for
+    /// them fail as `NodeLost`, and new addressed arrivals are rejected as
+    /// `Unavailable` until [`Dispatcher::handle_restore`]. Anycast is unaffected.
+    pub fn handle_evict(&mut self, now: Tick) -> Result<(), DispatchError> {
+        self.ready_for_input()?;
+        self.evicting = true;
+        let idle = self.limits.idle;
+        for i in 0..self.actors.high() {
+            let slot = Slot(i as u32);
+            let Some(a) = self.actors.get_mut(i) else {
+                continue;
+            };
+            if !matches!(a.id.key, ActorKey::Keyed(_)) || !a.life.phase().is_live() {
+                continue;
+            }
+            if a.life.phase() == Phase::Suspended {
+                a.life.handle(now, LifecycleEvent::Shutdown, idle)?;
+                self.terminated(slot, Termination::Evicted);
+            } else {
+                a.evicted = true;
+            }
+        }
+        while let Some(e) = self
+            .buffer
+            .oldest_waiting(|e| matches!(e.meta.target, Target::Actor(..)))
+        {
+            self.buffer.finish(e, Verdict::Failed(FaultKind::NodeLost));
+        }
+        self.settle(now);
+        Ok(())
+    }
+
+    /// This node may host addressed actors again (it holds a lease).
+    pub fn handle_restore(&mut self, now: Tick) -> Result<(), DispatchError> {
+        self.ready_for_input()?;
+        self.evicting = false;
+        self.settle(now);
         Ok(())
     }
 
@@ -666,6 +739,7 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
             reported: false,
             cause: None,
             messages: 0,
+            evicted: false,
         };
         let Ok(i) = self.actors.insert(actor) else {
             return false;
@@ -702,6 +776,10 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
         if let Some(e) = job {
             match self.buffer.get(e) {
                 Some(entry) if entry.is_done() => self.buffer.finish(e, Verdict::Expired),
+                Some(entry) if self.evicting && matches!(entry.meta.target, Target::Actor(..)) => {
+                    // It may not be re-activated here; another node can take it.
+                    self.buffer.finish(e, Verdict::Failed(FaultKind::NodeLost));
+                }
                 Some(entry) => match after_fault(entry.meta.attempt, &self.limits) {
                     Retry::Again { .. } => {
                         self.buffer.retry(e);

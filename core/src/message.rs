@@ -154,6 +154,9 @@ pub enum RejectReason {
     ShuttingDown,
     /// The deadline had already passed when the message arrived.
     DeadlinePassed,
+    /// The node cannot host the addressed actor now (it lost its cluster
+    /// lease); try again, or another node.
+    Unavailable,
 }
 
 impl RejectReason {
@@ -166,6 +169,7 @@ impl RejectReason {
             RejectReason::UnknownFunction => "unknown_function",
             RejectReason::ShuttingDown => "shutting_down",
             RejectReason::DeadlinePassed => "deadline_passed",
+            RejectReason::Unavailable => "unavailable",
         }
     }
 }

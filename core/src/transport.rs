@@ -68,6 +68,12 @@ pub trait Transport: Send + Sync + 'static {
 
     /// Starts answering requests from other nodes with `service`.
     fn serve(&self, service: Arc<dyn Service>);
+
+    /// Where `node` can be reached (from the registry), for transports that
+    /// dial addresses. The default ignores it.
+    fn set_address(&self, node: NodeId, address: &str) {
+        let _ = (node, address);
+    }
 }
 
 /// Answers the frames other nodes send (the node implements it).

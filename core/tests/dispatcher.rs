@@ -533,3 +533,38 @@ fn broken_calls_are_typed_errors() {
         Err(DispatchError::Lifecycle(_))
     ));
 }
+
+#[test]
+fn eviction_removes_addressed_actors_and_bars_them_until_restored() {
+    let mut h = H::new();
+    let (m1, _) = h.to("a");
+    let (m2, _) = h.to("b");
+    h.drain();
+    h.start(Slot(0));
+    h.start(Slot(1));
+    h.drain();
+    h.finish(Slot(1), m2);
+    h.drain();
+    let (m3, d) = h.to("a");
+    assert_eq!(d, Decision::Enqueue(Queue::Actor(Slot(0))));
+    let (m4, _) = h.any();
+    h.poll();
+    h.d.handle_evict(h.now).unwrap();
+    let out = h.drain();
+    // b was Suspended: gone at once; a runs on, its queued message fails.
+    assert_eq!(terminated(&out), [(Slot(1), Termination::Evicted)]);
+    assert!(outcomes(&out).contains(&(m3, Verdict::Failed(FaultKind::NodeLost))));
+    assert_eq!(h.to("a").1, Decision::Reject(RejectReason::Unavailable));
+    assert!(h.any().1.is_accepted(), "anycast is unaffected");
+    h.finish(Slot(0), m1);
+    let out = h.drain();
+    assert_eq!(terminated(&out), [(Slot(0), Termination::Evicted)]);
+    assert!(
+        outcomes(&out).contains(&(m1, Verdict::Replied)),
+        "the running message finished"
+    );
+    h.poll();
+    h.d.handle_restore(h.now).unwrap();
+    assert_eq!(h.to("a").1, Decision::Spawn);
+    let _ = m4;
+}

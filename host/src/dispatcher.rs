@@ -370,6 +370,42 @@ impl Function {
         work
     }
 
+    /// How many more messages could start here without waiting: Suspended
+    /// actors plus the actors still allowed (the capacity peers are told).
+    pub(crate) fn free(&self) -> u32 {
+        let st = lock(&self.state);
+        let idle = st
+            .core
+            .actors()
+            .filter(|a| a.phase == Phase::Suspended)
+            .count() as u32;
+        idle + self.config.max_instances.saturating_sub(st.core.live())
+    }
+
+    /// Addressed actors may no longer live here (the lease was lost).
+    pub(crate) fn evict(&self) -> Work {
+        let now = self.now();
+        let mut st = lock(&self.state);
+        let mut work = Work::new();
+        if let Err(e) = st.core.handle_evict(now) {
+            tracing::error!(function = %self.name, error = %e, "eviction refused");
+        }
+        self.collect(&mut st, &mut work);
+        work
+    }
+
+    /// Addressed actors may live here again.
+    pub(crate) fn restore(&self) -> Work {
+        let now = self.now();
+        let mut st = lock(&self.state);
+        let mut work = Work::new();
+        if let Err(e) = st.core.handle_restore(now) {
+            tracing::error!(function = %self.name, error = %e, "restore refused");
+        }
+        self.collect(&mut st, &mut work);
+        work
+    }
+
     /// Whether a shutdown has finished.
     pub(crate) fn is_drained(&self) -> bool {
         lock(&self.state).core.is_drained()

@@ -34,8 +34,10 @@ pub mod clock;
 pub mod config;
 mod dispatcher;
 pub mod guests;
+mod membership;
 mod middleware;
 mod node;
+pub mod node_config;
 pub mod registry;
 mod stats;
 
@@ -43,5 +45,7 @@ pub use abi::AbiError;
 pub use config::{ConfigError, FunctionConfig};
 pub use dispatcher::ActorStatus;
 pub use node::{BuildError, Call, DeployError, Node, NodeBuilder};
-pub use registry::{MemRegistry, Registry, RegistryError};
+pub use registry::{
+    FunctionCapacity, Lease, MemRegistry, NodeInfo, RedisRegistry, Registry, RegistryError,
+};
 pub use stats::{FunctionStats, Latency};

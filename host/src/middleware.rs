@@ -27,6 +27,7 @@ use tokio::sync::oneshot;
 use crate::abi::CallRequest;
 use crate::dispatcher::{drive, may_inline, CallHandle, Function, Offer, Reply, Work};
 use crate::node::NodeInner;
+use crate::registry::RegistryError;
 
 /// Most forwards a message may take (a bound against routing loops).
 const MAX_HOPS: u8 = 4;
@@ -88,16 +89,50 @@ impl NodeInner {
             .cloned()
     }
 
-    /// A node with `f` deployed, other than this one (round robin).
+    /// A peer with room for `f` (round robin among them), for spill-over.
     fn peer_with(&self, f: goldfish_core::FunctionId, salt: u64) -> Option<NodeId> {
-        let cluster = self.cluster.read().unwrap_or_else(PoisonError::into_inner);
-        let peers: Vec<NodeId> = cluster
-            .get(&f)?
-            .iter()
-            .copied()
-            .filter(|n| *n != self.name)
+        let roomy: Vec<NodeId> = self
+            .membership
+            .peers(f, self.name)
+            .into_iter()
+            .filter(|(_, free)| *free > 0)
+            .map(|(n, _)| n)
             .collect();
-        (!peers.is_empty()).then(|| peers[(salt as usize) % peers.len()])
+        (!roomy.is_empty()).then(|| roomy[(salt as usize) % roomy.len()])
+    }
+
+    /// A node that runs `f`: one with room if any (round robin), else any.
+    async fn node_for(self: &Arc<Self>, f: goldfish_core::FunctionId, salt: u64) -> Option<NodeId> {
+        if !self.membership.knows(f) {
+            crate::membership::refresh(self).await;
+        }
+        let peers = self.membership.peers(f, self.name);
+        let roomy: Vec<NodeId> = peers
+            .iter()
+            .filter(|(_, free)| *free > 0)
+            .map(|(n, _)| *n)
+            .collect();
+        let pool: Vec<NodeId> = if roomy.is_empty() {
+            peers.iter().map(|(n, _)| *n).collect()
+        } else {
+            roomy
+        };
+        (!pool.is_empty()).then(|| pool[(salt as usize) % pool.len()])
+    }
+
+    /// Where `actor` lives: the cache, else the registry.
+    async fn find_owner(
+        &self,
+        actor: goldfish_core::ActorId,
+    ) -> Result<Option<NodeId>, RegistryError> {
+        if let Some(n) = self.membership.cached_owner(&actor) {
+            return Ok(Some(n));
+        }
+        let owner = self.registry.owner(actor).await?;
+        if let Some(n) = owner {
+            self.membership.cache_owner(actor, n);
+        }
+        Ok(owner)
     }
 
     /// Hands a message to the platform; its outcome goes to `waiter`. Work
@@ -163,8 +198,9 @@ impl NodeInner {
             Offer::Forward(n, env, waiter) => {
                 f.stats.forwarded.fetch_add(1, Ordering::Relaxed);
                 let node = self.clone();
-                self.runtime
-                    .spawn(async move { node.forward(n, *env, waiter).await });
+                self.runtime.spawn(async move {
+                    node.forward(n, *env, waiter).await;
+                });
             }
         }
     }
@@ -180,17 +216,18 @@ impl NodeInner {
         let Some(actor) = env.target.actor() else {
             return;
         };
-        let owner = match self.registry.owner(actor).await {
-            Ok(o) => o,
-            Err(e) => return reply(waiter, lost(e.to_string())),
-        };
-        let owner = match owner {
-            Some(n) => n,
-            None => match self.registry.claim(actor, self.name).await {
+        let owner = match self.find_owner(actor).await {
+            Ok(Some(n)) => n,
+            Ok(None) => match self.registry.claim(actor, self.name).await {
                 Ok(n) => n,
+                Err(RegistryError::NoLease(_)) => {
+                    return reply(waiter, Outcome::rejected(RejectReason::Unavailable))
+                }
                 Err(e) => return reply(waiter, lost(e.to_string())),
             },
+            Err(e) => return reply(waiter, lost(e.to_string())),
         };
+        self.membership.cache_owner(actor, owner);
         if owner == self.name {
             let mut work = Work::new();
             let id = env.id;
@@ -198,33 +235,35 @@ impl NodeInner {
             drive(&self, work, Some(id), 0);
         } else {
             f.stats.forwarded.fetch_add(1, Ordering::Relaxed);
-            self.forward(owner, env, waiter).await;
+            if !self.forward(owner, env, waiter).await {
+                self.membership.forget_owner(&actor);
+            }
         }
     }
 
-    /// A function not deployed here: a node that has it.
+    /// A function not deployed here: the addressed actor's owner, or a node
+    /// that runs the function.
     async fn route_elsewhere(self: Arc<Self>, env: Envelope, waiter: Option<Reply>) {
-        let target = match env.target.actor() {
-            Some(actor) => match self.registry.owner(actor).await {
-                Ok(Some(n)) => Some(n),
-                Ok(None) => None,
+        let actor = env.target.actor();
+        let owner = match actor {
+            Some(a) => match self.find_owner(a).await {
+                Ok(o) => o.filter(|n| *n != self.name),
                 Err(e) => return reply(waiter, lost(e.to_string())),
             },
             None => None,
         };
-        let target = match target {
+        let target = match owner {
             Some(n) => Some(n),
-            None => match self.registry.nodes_with(env.target.function()).await {
-                Ok(nodes) => {
-                    let nodes: Vec<NodeId> =
-                        nodes.into_iter().filter(|n| *n != self.name).collect();
-                    (!nodes.is_empty()).then(|| nodes[(env.id.0 as usize) % nodes.len()])
-                }
-                Err(e) => return reply(waiter, lost(e.to_string())),
-            },
+            None => self.node_for(env.target.function(), env.id.0 as u64).await,
         };
         match target {
-            Some(n) => self.forward(n, env, waiter).await,
+            Some(n) => {
+                if !self.forward(n, env, waiter).await {
+                    if let Some(a) = actor {
+                        self.membership.forget_owner(&a);
+                    }
+                }
+            }
             None => reply(waiter, Outcome::rejected(RejectReason::UnknownFunction)),
         }
     }
@@ -235,13 +274,15 @@ impl NodeInner {
         to: NodeId,
         mut env: Envelope,
         waiter: Option<Reply>,
-    ) {
+    ) -> bool {
         let Some(transport) = self.transport.clone() else {
-            return reply(waiter, Outcome::rejected(RejectReason::UnknownFunction));
+            reply(waiter, Outcome::rejected(RejectReason::UnknownFunction));
+            return true;
         };
         if env.hops >= MAX_HOPS {
             tracing::warn!(message = %env.id, target = %env.target, "dropped after {MAX_HOPS} forwards");
-            return reply(waiter, Outcome::rejected(RejectReason::Overloaded));
+            reply(waiter, Outcome::rejected(RejectReason::Overloaded));
+            return true;
         }
         env.hops += 1;
         env.reply_to = waiter.as_ref().map(|_| self.name);
@@ -254,8 +295,10 @@ impl NodeInner {
             Err(e) => {
                 tracing::debug!(message = %id, node = %to, error = %e, "forward failed");
                 reply(waiter, lost(e.to_string()));
+                return false;
             }
         }
+        true
     }
 
     /// A guest's `call`: submitted here and, while it can be, answered on
@@ -341,28 +384,4 @@ impl Service for Inbound {
             }
         })
     }
-}
-
-/// Reads the registry's function table into the node's view.
-pub(crate) async fn refresh_view(node: &Arc<NodeInner>) {
-    match node.registry.functions().await {
-        Ok(map) => *node.cluster.write().unwrap_or_else(PoisonError::into_inner) = map,
-        Err(e) => tracing::debug!(error = %e, "cluster view not refreshed"),
-    }
-}
-
-/// Keeps the view of the cluster fresh (every half second).
-pub(crate) fn start_view_refresh(node: &Arc<NodeInner>) {
-    let weak = Arc::downgrade(node);
-    node.runtime.spawn(async move {
-        loop {
-            let Some(n) = weak.upgrade() else { return };
-            if n.closing.load(Ordering::Acquire) {
-                return;
-            }
-            refresh_view(&n).await;
-            drop(n);
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    });
 }

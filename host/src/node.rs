@@ -111,6 +111,8 @@ pub struct NodeBuilder {
     name: Option<String>,
     transport: Option<Arc<dyn Transport>>,
     registry: Option<Arc<dyn Registry>>,
+    address: Option<String>,
+    lease: Option<Duration>,
 }
 
 impl NodeBuilder {
@@ -129,6 +131,19 @@ impl NodeBuilder {
     /// The registry (default: a private [`MemRegistry`]).
     pub fn registry(mut self, r: Arc<dyn Registry>) -> Self {
         self.registry = Some(r);
+        self
+    }
+
+    /// The address peers reach this node at (published in the registry).
+    pub fn address(mut self, address: impl Into<String>) -> Self {
+        self.address = Some(address.into());
+        self
+    }
+
+    /// The membership lease (default 10 s). The node heartbeats every third of
+    /// it and stops hosting addressed actors if it cannot renew it for two thirds.
+    pub fn lease(mut self, ttl: Duration) -> Self {
+        self.lease = Some(ttl);
         self
     }
 
@@ -167,11 +182,16 @@ impl NodeBuilder {
                 .unwrap_or_else(|| Arc::new(MemRegistry::new())),
             recent: Mutex::new(crate::middleware::Recent::default()),
             closing: AtomicBool::new(false),
-            cluster: RwLock::new(HashMap::new()),
+            address: self.address,
+            lease_ttl: self
+                .lease
+                .unwrap_or(Duration::from_secs(10))
+                .max(Duration::from_millis(30)),
+            membership: crate::membership::Membership::default(),
         });
         if let Some(t) = &inner.transport {
             t.serve(Arc::new(crate::middleware::Inbound(Arc::downgrade(&inner))));
-            crate::middleware::start_view_refresh(&inner);
+            crate::membership::start(&inner);
         }
         Ok(Node { inner })
     }
@@ -207,8 +227,12 @@ pub(crate) struct NodeInner {
     pub(crate) registry: Arc<dyn Registry>,
     pub(crate) recent: Mutex<crate::middleware::Recent>,
     pub(crate) closing: AtomicBool,
-    /// The cluster as last read from the registry: function -> nodes.
-    pub(crate) cluster: RwLock<HashMap<FunctionId, Vec<NodeId>>>,
+    /// Where peers reach this node.
+    pub(crate) address: Option<String>,
+    /// The membership lease.
+    pub(crate) lease_ttl: Duration,
+    /// The lease, the view of the cluster, the owner cache.
+    pub(crate) membership: crate::membership::Membership,
 }
 
 impl Drop for NodeInner {
@@ -302,25 +326,15 @@ impl NodeInner {
         Ok(module)
     }
 
+    /// Tells the registry at once (in the background) what runs here.
     fn announce(self: &Arc<Self>) {
         if self.transport.is_none() {
             return;
         }
-        let names: Vec<FunctionId> = self
-            .functions
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .copied()
-            .collect();
-        let (registry, me) = (self.registry.clone(), self.name);
-        let node = Arc::downgrade(self);
+        let node = self.clone();
         self.runtime.spawn(async move {
-            if let Err(e) = registry.announce(me, names).await {
+            if let Err(e) = crate::membership::heartbeat(&node).await {
                 tracing::warn!(error = %e, "could not announce functions");
-            }
-            if let Some(n) = node.upgrade() {
-                crate::middleware::refresh_view(&n).await;
             }
         });
     }
@@ -382,19 +396,30 @@ impl Node {
         Ok(name)
     }
 
-    /// Publishes this node's functions to the registry now and re-reads the
-    /// cluster (deploy and undeploy also do it, in the background).
+    /// Heartbeats now: publishes this node's functions and capacity to the
+    /// registry, renews its lease, and re-reads the cluster (deploy, undeploy
+    /// and the heartbeat task also do it, in the background).
     pub async fn announce(&self) -> Result<(), crate::registry::RegistryError> {
-        let inner = &self.inner;
-        if inner.transport.is_none() {
+        if self.inner.transport.is_none() {
             return Ok(());
         }
-        inner
-            .registry
-            .announce(inner.name, self.functions())
-            .await?;
-        crate::middleware::refresh_view(inner).await;
-        Ok(())
+        crate::membership::heartbeat(&self.inner).await
+    }
+
+    /// Stops at once, as if the process had died: no drain, no goodbye to the
+    /// registry (its lease will lapse). For tests and emergencies; callers of
+    /// this node's messages get `Rejected(ShuttingDown)` from now on.
+    pub fn abort(&self) {
+        self.inner.closing.store(true, Ordering::Release);
+        for f in self
+            .inner
+            .functions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+        {
+            f.timer.close();
+        }
     }
 
     /// Removes function `name`: new messages are rejected as unknown, the

@@ -133,7 +133,7 @@ impl Stats {
             Termination::Idle => 0,
             Termination::Stopped => 1,
             Termination::Fault(_) => 2,
-            Termination::Shutdown => 3,
+            Termination::Shutdown | Termination::Evicted => 3,
         };
         self.terminated[i].fetch_add(1, Relaxed);
     }

@@ -41,6 +41,8 @@ pub struct Actor {
     /// The job already has its outcome (it expired while held).
     pub job_done: bool,
     pub messages: u64,
+    /// Evicted while Created or Running.
+    pub evicted: bool,
 }
 
 /// What the environment does next.
@@ -63,6 +65,10 @@ pub enum Step {
     Advance(u64),
     ToNextTimeout,
     Shutdown,
+    /// The node lost its lease: addressed actors go.
+    Evict,
+    /// It got a lease again.
+    Restore,
 }
 
 #[derive(Clone, Debug)]
@@ -76,6 +82,7 @@ pub struct Model {
     pub next_id: u128,
     pub next_instance: u32,
     pub shutting_down: bool,
+    pub evicting: bool,
     /// What the last step must have produced.
     pub decision: Option<Decision>,
     pub outputs: Vec<Output>,
@@ -96,6 +103,7 @@ impl Model {
             next_id: 0,
             next_instance: 0,
             shutting_down: false,
+            evicting: false,
             decision: None,
             outputs: vec![],
         }
@@ -158,6 +166,9 @@ impl Model {
         let peer = peer.then(|| NodeId::new("peer").unwrap());
         if self.shutting_down {
             return Decision::Reject(RejectReason::ShuttingDown);
+        }
+        if self.evicting && m.key.is_some() {
+            return Decision::Reject(RejectReason::Unavailable);
         }
         if m.bytes > self.limits.max_payload {
             return Decision::Reject(RejectReason::TooLarge);
@@ -296,6 +307,7 @@ impl Model {
             job: Some(m),
             job_done: false,
             messages: 0,
+            evicted: false,
         });
         self.outputs.push(Output::Spawn {
             slot: Slot(i as u32),
@@ -330,7 +342,9 @@ impl Model {
             if done {
                 return;
             }
-            if m.attempt < self.limits.max_attempts {
+            if self.evicting && m.key.is_some() {
+                self.outcome(m.id, Verdict::Failed(FaultKind::NodeLost));
+            } else if m.attempt < self.limits.max_attempts {
                 m.attempt += 1;
                 if let Err(m) = self.spawn(m) {
                     self.outcome(m.id, Verdict::Failed(kind));
@@ -421,14 +435,17 @@ impl Model {
                     && matches!(a.key, ActorKey::Instance(_))
                     && matches!(a.disposition, Disposition::Any | Disposition::Session(_))
             });
-            let needs = |m: &Msg| match m.key {
-                Some(k) => !self
-                    .slots
-                    .iter()
-                    .flatten()
-                    .any(|a| a.phase != Phase::Terminated && a.key == ActorKey::Keyed(k)),
-                None => m.overdue || (m.pin.is_none() && !accepting),
-            };
+            let evicting = self.evicting;
+            let needs =
+                |m: &Msg| match m.key {
+                    Some(k) => {
+                        !evicting
+                            && !self.slots.iter().flatten().any(|a| {
+                                a.phase != Phase::Terminated && a.key == ActorKey::Keyed(k)
+                            })
+                    }
+                    None => m.overdue || (m.pin.is_none() && !accepting),
+                };
             let Some(p) = self.waiting.iter().position(needs) else {
                 break;
             };
@@ -498,7 +515,12 @@ impl Model {
                 a.since = now;
                 let job = a.job.take();
                 let done = a.job_done;
-                if let Some(j) = job {
+                if a.evicted {
+                    self.terminate(s.index(), Termination::Evicted);
+                    if let (Some(j), false) = (job, done) {
+                        self.outcome(j.id, Verdict::Failed(FaultKind::NodeLost));
+                    }
+                } else if let Some(j) = job {
                     if !done {
                         self.start(s.index(), j);
                     }
@@ -518,7 +540,12 @@ impl Model {
                 let job = a.job.take().unwrap();
                 let done = a.job_done;
                 a.since = now;
-                let stop = a.disposition == Disposition::Stop;
+                let stop = a.disposition == Disposition::Stop || a.evicted;
+                let cause = if a.evicted {
+                    Termination::Evicted
+                } else {
+                    Termination::Stopped
+                };
                 if !stop {
                     if a.disposition == Disposition::Refuse {
                         a.disposition = Disposition::Any;
@@ -529,7 +556,7 @@ impl Model {
                     self.outcome(job.id, Verdict::Replied);
                 }
                 if stop {
-                    self.terminate(s.index(), Termination::Stopped);
+                    self.terminate(s.index(), cause);
                 }
                 self.settle();
             }
@@ -549,6 +576,33 @@ impl Model {
             }
             Step::Shutdown => {
                 self.shutting_down = true;
+                self.settle();
+            }
+            Step::Evict => {
+                self.evicting = true;
+                for i in 0..self.slots.len() {
+                    let Some(a) = self.slots[i].as_mut() else {
+                        continue;
+                    };
+                    if !matches!(a.key, ActorKey::Keyed(_)) || a.phase == Phase::Terminated {
+                        continue;
+                    }
+                    if a.phase == Phase::Suspended {
+                        self.terminate(i, Termination::Evicted);
+                    } else {
+                        a.evicted = true;
+                    }
+                }
+                let (gone, kept): (Vec<Msg>, Vec<Msg>) =
+                    self.waiting.drain(..).partition(|m| m.key.is_some());
+                self.waiting = kept;
+                for m in gone {
+                    self.outcome(m.id, Verdict::Failed(FaultKind::NodeLost));
+                }
+                self.settle();
+            }
+            Step::Restore => {
+                self.evicting = false;
                 self.settle();
             }
         }

@@ -107,6 +107,15 @@ pub fn step(m: &Model) -> BoxedStrategy<Step> {
         // Rare, so that most cases run a long while before it.
         options.push((1, Just(Step::Shutdown).boxed()));
     }
+    // Losing and regaining the cluster lease.
+    options.push((
+        1,
+        if m.evicting {
+            Just(Step::Restore).boxed()
+        } else {
+            Just(Step::Evict).boxed()
+        },
+    ));
     if !created.is_empty() {
         let c = created.clone();
         options.push((

@@ -122,6 +122,8 @@ impl Sut {
                 self.d.handle_timeout(self.now).unwrap();
             }
             Step::Shutdown => self.d.handle_shutdown(now).unwrap(),
+            Step::Evict => self.d.handle_evict(now).unwrap(),
+            Step::Restore => self.d.handle_restore(now).unwrap(),
         }
         self.drain(&before);
     }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use goldfish_core::transport::{BoxFuture, Service, Transport, TransportError};
 use goldfish_core::wire::{Frame, Outcome, Payload, Request};
 use goldfish_core::{FunctionId, NodeId, Target};
-use goldfish_host::{guests, FunctionConfig, MemRegistry, Node, Registry};
+use goldfish_host::{
+    guests, FunctionCapacity, FunctionConfig, MemRegistry, Node, NodeInfo, Registry,
+};
 use tokio::sync::{mpsc, oneshot};
 
 /// A built example guest.
@@ -96,10 +98,18 @@ impl Transport for HoldTransport {
 /// every such call waits until the test answers it through [`Held`].
 pub async fn node_with_hold(config: FunctionConfig) -> (Node, Held) {
     let registry = MemRegistry::new();
+    // The pretend node `ext` runs `hold`, with a lease that outlives the test.
     registry
-        .announce(
-            NodeId::new("ext").unwrap(),
-            vec![FunctionId::new("hold").unwrap()],
+        .heartbeat(
+            NodeInfo {
+                node: NodeId::new("ext").unwrap(),
+                address: None,
+                functions: vec![FunctionCapacity {
+                    function: FunctionId::new("hold").unwrap(),
+                    free: 1,
+                }],
+            },
+            std::time::Duration::from_secs(86_400),
         )
         .await
         .unwrap();
@@ -116,5 +126,6 @@ pub async fn node_with_hold(config: FunctionConfig) -> (Node, Held) {
     for (name, wasm) in guests::ALL {
         node.deploy(name, wasm, config.clone()).unwrap();
     }
+    node.announce().await.unwrap();
     (node, Held { requests: rx })
 }
