@@ -74,6 +74,12 @@ pub trait Transport: Send + Sync + 'static {
     fn set_address(&self, node: NodeId, address: &str) {
         let _ = (node, address);
     }
+
+    /// Closes the transport: peers see the connections close, and later
+    /// requests fail. The default does nothing.
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(core::future::ready(()))
+    }
 }
 
 /// Answers the frames other nodes send (the node implements it).

@@ -22,6 +22,15 @@ enum Command {
     /// Measure the platform.
     #[command(subcommand)]
     Bench(cli::bench::Bench),
+    /// Run a node from its configuration file until Ctrl-C (or SIGTERM),
+    /// then drain it.
+    ///
+    /// Example: goldfish serve --config examples/cluster/cloud.toml
+    Serve(cli::serve::Args),
+    /// Make a cluster CA and node certificates for mutual TLS between nodes.
+    ///
+    /// Example: goldfish certs --out certs edge-1 cloud-1
+    Certs(cli::certs::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,6 +49,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Demo(args) => cli::demo::run(args).await,
             Command::Bench(b) => cli::bench::run(b).await,
+            Command::Serve(args) => cli::serve::run(args).await,
+            Command::Certs(args) => cli::certs::run(args),
         }
     })
 }

@@ -61,6 +61,21 @@ impl Membership {
         v
     }
 
+    /// Every function in the view and the nodes that run it.
+    pub(crate) fn functions(&self) -> Vec<(FunctionId, Vec<NodeId>)> {
+        let view = self.view.read().unwrap_or_else(PoisonError::into_inner);
+        let mut v: Vec<(FunctionId, Vec<NodeId>)> = view
+            .iter()
+            .map(|(f, ns)| {
+                let mut ns: Vec<NodeId> = ns.iter().map(|(n, _)| *n).collect();
+                ns.sort();
+                (*f, ns)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
     /// Whether the view knows anything about `f`.
     pub(crate) fn knows(&self, f: FunctionId) -> bool {
         self.view

@@ -285,13 +285,25 @@ impl NodeInner {
             return true;
         }
         env.hops += 1;
+        let env_actor = env.target.actor();
         env.reply_to = waiter.as_ref().map(|_| self.name);
         let id = env.id;
         let frame = Frame::Request(Request::from_envelope(env, self.clock.now()));
+        let actor = env_actor;
         match transport.request(to, frame).await {
-            Ok(Frame::Outcome { outcome, .. }) => reply(waiter, outcome),
+            Ok(Frame::Outcome { outcome, .. }) => {
+                if let (Outcome::Rejected(RejectReason::Unavailable), Some(a)) = (&outcome, actor) {
+                    // `to` no longer hosts it (its lease lapsed): ask the registry next time.
+                    self.membership.forget_owner(&a);
+                }
+                reply(waiter, outcome)
+            }
             Ok(Frame::Accepted { .. }) => {}
             Ok(other) => reply(waiter, lost(format!("node `{to}` answered {other:?}"))),
+            Err(goldfish_core::transport::TransportError::TooLarge { len, max }) => {
+                tracing::debug!(message = %id, node = %to, len, max, "too large for the wire");
+                reply(waiter, Outcome::rejected(RejectReason::TooLarge));
+            }
             Err(e) => {
                 tracing::debug!(message = %id, node = %to, error = %e, "forward failed");
                 reply(waiter, lost(e.to_string()));

@@ -411,6 +411,9 @@ impl Node {
     /// this node's messages get `Rejected(ShuttingDown)` from now on.
     pub fn abort(&self) {
         self.inner.closing.store(true, Ordering::Release);
+        if let Some(t) = self.inner.transport.clone() {
+            self.inner.runtime.spawn(async move { t.close().await });
+        }
         for f in self
             .inner
             .functions
@@ -525,6 +528,12 @@ impl Node {
         self.inner.function(f).map(|f| f.stats.snapshot())
     }
 
+    /// The cluster as this node last read it from the registry: each
+    /// function and the nodes that run it (this one included).
+    pub fn cluster(&self) -> Vec<(FunctionId, Vec<NodeId>)> {
+        self.inner.membership.functions()
+    }
+
     /// Messages this node holds for its functions right now (waiting,
     /// running or about to report).
     pub fn held_messages(&self) -> usize {
@@ -555,10 +564,11 @@ impl Node {
         for f in &fs {
             f.timer.close();
         }
-        if inner.transport.is_some() {
+        if let Some(t) = &inner.transport {
             if let Err(e) = inner.registry.withdraw(inner.name).await {
                 tracing::warn!(error = %e, "could not leave the registry");
             }
+            t.close().await;
         }
         tracing::info!(node = %inner.name, "shut down");
     }

@@ -194,10 +194,7 @@ impl NodeConfig {
             },
             other => other,
         })?;
-        c.base = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
+        c.base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         Ok(c)
     }
 
@@ -218,21 +215,35 @@ impl NodeConfig {
             return bad(format!("name = {:?}: {e}", self.name));
         }
         if let Some(q) = &self.quic {
-            if q.listen.parse::<std::net::SocketAddr>().is_err() {
-                return bad(format!(
-                    "[quic] listen = {:?} is not an address like 0.0.0.0:7001",
-                    q.listen
-                ));
+            match q.listen.parse::<std::net::SocketAddr>() {
+                Err(_) => {
+                    return bad(format!(
+                        "[quic] listen = {:?} is not an address like 0.0.0.0:7001",
+                        q.listen
+                    ))
+                }
+                Ok(a) if a.ip().is_unspecified() && q.advertise.is_none() => {
+                    return bad(format!(
+                        "[quic] listen = {:?} listens on every interface: set advertise = \"host:port\", the address peers dial",
+                        q.listen
+                    ))
+                }
+                Ok(_) => {}
             }
         }
         if self.registry.kind == RegistryKind::Redis && self.registry.url.is_none() {
             return bad("[registry] kind = \"redis\" needs url = \"redis://host:port\"".into());
         }
         if self.registry.kind == RegistryKind::Redis && self.quic.is_none() {
-            return bad("[registry] kind = \"redis\" is for a cluster: add a [quic] section".into());
+            return bad(
+                "[registry] kind = \"redis\" is for a cluster: add a [quic] section".into(),
+            );
         }
         if self.registry.lease_ms < 300 {
-            return bad(format!("[registry] lease_ms = {} is under 300", self.registry.lease_ms));
+            return bad(format!(
+                "[registry] lease_ms = {} is under 300",
+                self.registry.lease_ms
+            ));
         }
         if let Some(h) = &self.http {
             if h.listen.parse::<std::net::SocketAddr>().is_err() {
@@ -307,5 +318,133 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("max_instances"), "{e}");
+    }
+}
+
+/// Why a node could not be started from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A file named in the configuration cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The QUIC endpoint cannot be set up (certificates, address).
+    #[error("QUIC: {0}")]
+    Quic(String),
+    /// The registry cannot be reached.
+    #[error("registry: {0}")]
+    Registry(#[from] crate::registry::RegistryError),
+    /// The node cannot be built.
+    #[error("node: {0}")]
+    Build(#[from] crate::node::BuildError),
+    /// A function cannot be deployed.
+    #[error("function `{function}`: {source}")]
+    Deploy {
+        /// The function.
+        function: String,
+        /// Why.
+        source: crate::node::DeployError,
+    },
+}
+
+impl NodeConfig {
+    /// Builds the node: its registry, its QUIC endpoint, its functions; then
+    /// joins the cluster. Must run inside a tokio runtime.
+    pub async fn start(&self) -> Result<crate::Node, StartError> {
+        use std::sync::Arc;
+        use std::time::Duration;
+
+        let registry: Arc<dyn crate::Registry> = match self.registry.kind {
+            RegistryKind::Memory => Arc::new(crate::MemRegistry::new()),
+            RegistryKind::Redis => {
+                let url = self.registry.url.as_deref().unwrap_or_default();
+                Arc::new(crate::RedisRegistry::connect(url, &self.registry.cluster).await?)
+            }
+        };
+        let mut builder = crate::Node::builder()
+            .name(&self.name)
+            .registry(registry)
+            .lease(Duration::from_millis(self.registry.lease_ms));
+        if let Some(q) = &self.quic {
+            let (transport, address) = self.quic(q).await?;
+            builder = builder.transport(transport).address(address);
+        }
+        let node = builder.build()?;
+        for f in &self.functions {
+            let path = self.path(&f.wasm);
+            let wasm = std::fs::read(&path).map_err(|source| StartError::Read { path, source })?;
+            node.deploy(&f.name, &wasm, f.config.clone())
+                .map_err(|source| StartError::Deploy {
+                    function: f.name.clone(),
+                    source,
+                })?;
+        }
+        node.announce().await?;
+        Ok(node)
+    }
+
+    #[cfg(feature = "quic")]
+    async fn quic(
+        &self,
+        q: &QuicSection,
+    ) -> Result<
+        (
+            std::sync::Arc<dyn goldfish_core::transport::Transport>,
+            String,
+        ),
+        StartError,
+    > {
+        use goldfish_transport_quic::{QuicConfig, QuicTransport};
+        let name =
+            goldfish_core::NodeId::new(&self.name).map_err(|e| StartError::Quic(e.to_string()))?;
+        let listen = q
+            .listen
+            .parse()
+            .map_err(|_| StartError::Quic(format!("bad listen address {:?}", q.listen)))?;
+        let mut config = QuicConfig::from_files(
+            name,
+            listen,
+            self.path(&q.ca),
+            self.path(&q.cert),
+            self.path(&q.key),
+        )
+        .map_err(|e| StartError::Quic(e.to_string()))?;
+        if let Some(m) = q.max_frame {
+            config.max_frame = m;
+        }
+        if let Some(ms) = q.keep_alive_ms {
+            config.keep_alive = std::time::Duration::from_millis(ms);
+        }
+        if let Some(ms) = q.idle_timeout_ms {
+            config.idle_timeout = std::time::Duration::from_millis(ms);
+        }
+        let t = QuicTransport::bind(config)
+            .await
+            .map_err(|e| StartError::Quic(e.to_string()))?;
+        let address = q
+            .advertise
+            .clone()
+            .unwrap_or_else(|| t.local_addr().to_string());
+        Ok((std::sync::Arc::new(t), address))
+    }
+
+    #[cfg(not(feature = "quic"))]
+    async fn quic(
+        &self,
+        _q: &QuicSection,
+    ) -> Result<
+        (
+            std::sync::Arc<dyn goldfish_core::transport::Transport>,
+            String,
+        ),
+        StartError,
+    > {
+        Err(StartError::Quic(
+            "this build has no QUIC (the `quic` feature is off)".into(),
+        ))
     }
 }

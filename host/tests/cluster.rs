@@ -288,3 +288,150 @@ async fn shutdown_of_one_node_drains_it_and_the_others_go_on() {
         "1"
     );
 }
+
+/// A registry one node reaches through a switch the test can turn off.
+struct Flaky {
+    inner: MemRegistry,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Flaky {
+    fn check(&self) -> Result<(), goldfish_host::RegistryError> {
+        if self.cut.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(goldfish_host::RegistryError::Unavailable(
+                "cut off by the test".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// The call, unless the switch is off (then the registry is not touched).
+macro_rules! through {
+    ($self:ident, $call:expr) => {{
+        match $self.check() {
+            Ok(()) => $call,
+            Err(e) => Box::pin(async move { Err(e) }),
+        }
+    }};
+}
+
+impl goldfish_host::Registry for Flaky {
+    fn heartbeat(
+        &self,
+        info: goldfish_host::NodeInfo,
+        ttl: Duration,
+    ) -> goldfish_core::transport::BoxFuture<
+        '_,
+        Result<goldfish_host::Lease, goldfish_host::RegistryError>,
+    > {
+        through!(self, self.inner.heartbeat(info, ttl))
+    }
+    fn withdraw(
+        &self,
+        node: NodeId,
+    ) -> goldfish_core::transport::BoxFuture<'_, Result<(), goldfish_host::RegistryError>> {
+        through!(self, self.inner.withdraw(node))
+    }
+    fn members(
+        &self,
+    ) -> goldfish_core::transport::BoxFuture<
+        '_,
+        Result<Vec<goldfish_host::NodeInfo>, goldfish_host::RegistryError>,
+    > {
+        through!(self, self.inner.members())
+    }
+    fn owner(
+        &self,
+        actor: goldfish_core::ActorId,
+    ) -> goldfish_core::transport::BoxFuture<'_, Result<Option<NodeId>, goldfish_host::RegistryError>>
+    {
+        through!(self, self.inner.owner(actor))
+    }
+    fn claim(
+        &self,
+        actor: goldfish_core::ActorId,
+        node: NodeId,
+    ) -> goldfish_core::transport::BoxFuture<'_, Result<NodeId, goldfish_host::RegistryError>> {
+        through!(self, self.inner.claim(actor, node))
+    }
+    fn release(
+        &self,
+        actor: goldfish_core::ActorId,
+        node: NodeId,
+    ) -> goldfish_core::transport::BoxFuture<'_, Result<(), goldfish_host::RegistryError>> {
+        through!(self, self.inner.release(actor, node))
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_node_that_loses_its_lease_stops_its_addressed_actors_before_anyone_else_starts_them() {
+    let lease = Duration::from_secs(3);
+    let net = MemNetwork::new();
+    let registry = MemRegistry::new();
+    let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut nodes = vec![];
+    for (name, switch) in [
+        ("n1", cut.clone()),
+        ("n2", Arc::new(std::sync::atomic::AtomicBool::new(false))),
+    ] {
+        let node = Node::builder()
+            .name(name)
+            .transport(Arc::new(net.join(n(name)).unwrap()))
+            .registry(Arc::new(Flaky {
+                inner: registry.clone(),
+                cut: switch,
+            }))
+            .lease(lease)
+            .build()
+            .unwrap();
+        node.deploy("counter", guest("counter"), FunctionConfig::default())
+            .unwrap();
+        nodes.push(node);
+    }
+    let t0 = tokio::time::Instant::now();
+    for node in &nodes {
+        node.announce().await.unwrap();
+    }
+    let a = t("counter/a");
+    assert_eq!(reply(&nodes[0].invoke(a, b"x".to_vec()).await), "1");
+    assert_eq!(
+        reply(&nodes[1].invoke(a, b"x".to_vec()).await),
+        "2",
+        "it lives on n1"
+    );
+    cut.store(true, std::sync::atomic::Ordering::SeqCst);
+    // Until two thirds of the lease, n1 keeps its actor.
+    tokio::time::sleep_until(t0 + lease * 2 / 3 - Duration::from_millis(10)).await;
+    assert_eq!(nodes[0].actors().len(), 1);
+    // Then it evicts it, while its lease (and placement) still stand: nobody
+    // else may start counter/a yet, and nobody does.
+    tokio::time::sleep_until(t0 + lease * 2 / 3 + Duration::from_millis(10)).await;
+    assert!(
+        nodes[0].actors().is_empty(),
+        "evicted before the lease lapsed"
+    );
+    assert_eq!(nodes[0].stats("counter").unwrap().terminated_shutdown, 1);
+    assert_eq!(
+        registry.placements().get(&a.actor().unwrap()),
+        Some(&n("n1"))
+    );
+    let out = nodes[1].invoke(a, b"x".to_vec()).await;
+    assert!(
+        !matches!(out, Outcome::Reply(_)),
+        "no second activation: {out:?}"
+    );
+    assert!(nodes[1].actors().is_empty());
+    // After the lease lapses, counter/a starts on n2, fresh.
+    tokio::time::sleep_until(t0 + lease + Duration::from_millis(10)).await;
+    assert_eq!(reply(&nodes[1].invoke(a, b"x".to_vec()).await), "1");
+    // n1 comes back under a new lease and hosts addressed actors again.
+    cut.store(false, std::sync::atomic::Ordering::SeqCst);
+    nodes[0].announce().await.unwrap();
+    assert_eq!(
+        reply(&nodes[0].invoke(t("counter/b"), b"x".to_vec()).await),
+        "1"
+    );
+    assert_eq!(nodes[0].actors().len(), 1);
+}

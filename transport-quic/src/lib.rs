@@ -490,6 +490,11 @@ impl Transport for QuicTransport {
     fn set_address(&self, node: NodeId, address: &str) {
         self.handle.inner.set_address(node, address);
     }
+
+    /// Closes the endpoint (see [`QuicTransport::close`]).
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(QuicTransport::close(self))
+    }
 }
 
 /// An `Unreachable` error for `node`.

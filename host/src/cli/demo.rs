@@ -29,6 +29,47 @@ pub(crate) struct Args {
     /// Seed of the generated readings.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Run the demo on a node started from this configuration file (it joins
+    /// its cluster and deploys the functions the file lists; the workflow's
+    /// other functions must run on other nodes). Without it, one embedded node
+    /// runs all three.
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+}
+
+const WORKFLOW: [&str; 3] = ["ingest", "detect", "aggregate"];
+
+/// Starts the node from `path` and waits until the cluster runs the workflow.
+async fn cluster_node(path: &std::path::Path) -> anyhow::Result<Node> {
+    let config = goldfish_host::node_config::NodeConfig::from_file(path)?;
+    let node = config
+        .start()
+        .await
+        .with_context(|| format!("starting node `{}`", config.name))?;
+    let t0 = Instant::now();
+    loop {
+        node.announce().await?;
+        let cluster = node.cluster();
+        let missing: Vec<&str> = WORKFLOW
+            .iter()
+            .copied()
+            .filter(|f| !cluster.iter().any(|(name, _)| name.as_str() == *f))
+            .collect();
+        if missing.is_empty() {
+            for (f, nodes) in cluster {
+                let nodes: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
+                println!("  {f} runs on {}", nodes.join(", "));
+            }
+            return Ok(node);
+        }
+        anyhow::ensure!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no node in the cluster runs {}: start the other node(s) first",
+            missing.join(", ")
+        );
+        println!("waiting for a node that runs {} ...", missing.join(", "));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// A small deterministic generator (xorshift64*).
@@ -121,26 +162,35 @@ fn percentile(sorted: &[Duration], q: f64) -> Duration {
 pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     anyhow::ensure!(args.fields > 0, "--fields must be at least 1");
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
-    println!(
-        "GoldFish demo: the smart-agriculture workflow ingest -> detect -> aggregate on one node\n"
-    );
-    let node = Node::builder().name("demo").build()?;
-    let config = FunctionConfig {
-        idle_ms: args.idle_ms,
-        ..FunctionConfig::default()
+    let node = match &args.config {
+        Some(path) => {
+            println!("GoldFish demo: the smart-agriculture workflow ingest -> detect -> aggregate across a cluster\n");
+            let node = cluster_node(path).await?;
+            println!("this node: {}", node.name());
+            node
+        }
+        None => {
+            println!("GoldFish demo: the smart-agriculture workflow ingest -> detect -> aggregate on one node\n");
+            let node = Node::builder().name("demo").build()?;
+            let config = FunctionConfig {
+                idle_ms: args.idle_ms,
+                ..FunctionConfig::default()
+            };
+            for (name, wasm) in [
+                ("ingest", guests::INGEST),
+                ("detect", guests::DETECT),
+                ("aggregate", guests::AGGREGATE),
+            ] {
+                node.deploy(name, wasm, config.clone())
+                    .with_context(|| format!("deploying {name}"))?;
+            }
+            println!(
+                "deployed ingest (anycast), detect and aggregate (one actor per field); idle time {} ms",
+                args.idle_ms
+            );
+            node
+        }
     };
-    for (name, wasm) in [
-        ("ingest", guests::INGEST),
-        ("detect", guests::DETECT),
-        ("aggregate", guests::AGGREGATE),
-    ] {
-        node.deploy(name, wasm, config.clone())
-            .with_context(|| format!("deploying {name}"))?;
-    }
-    println!(
-        "deployed ingest (anycast), detect and aggregate (one actor per field); idle time {} ms",
-        args.idle_ms
-    );
     let readings = Arc::new(readings(args.readings, args.fields, args.seed));
     println!(
         "streaming {} readings from {} fields ({} sensors), {} in flight ...\n",
@@ -230,15 +280,17 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     }
     println!("\ndropped by ingest as invalid: {dropped}   failed: {failed}\n");
 
-    println!("actors        created   messages   given to a warm actor");
-    for f in ["ingest", "detect", "aggregate"] {
-        let s = node.stats(f).unwrap_or_default();
-        println!(
-            "  {f:<10} {:>8} {:>10} {:>12}",
-            s.spawned,
-            s.runs,
-            s.reused()
-        );
+    println!("actors        created   messages   given to a warm actor   (on this node)");
+    for f in WORKFLOW {
+        match node.stats(f) {
+            Some(s) => println!(
+                "  {f:<10} {:>8} {:>10} {:>12}",
+                s.spawned,
+                s.runs,
+                s.reused()
+            ),
+            None => println!("  {f:<10} runs on another node"),
+        }
     }
     println!("\nlive actors now");
     for a in node.actors() {
@@ -257,9 +309,11 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     println!("\nlatency per step (time in the guest, calls excluded)   p50        p99");
-    for f in ["ingest", "detect", "aggregate"] {
-        let s = node.stats(f).unwrap_or_default();
-        println!("  {f:<50} {:>10} {:>10}", ms(s.run.p50), ms(s.run.p99));
+    for f in WORKFLOW {
+        match node.stats(f) {
+            Some(s) => println!("  {f:<50} {:>10} {:>10}", ms(s.run.p50), ms(s.run.p99)),
+            None => println!("  {f:<50} (another node)"),
+        }
     }
     let mut lat: Vec<Duration> = results.iter().map(|(_, d, _)| *d).collect();
     lat.sort();
@@ -279,7 +333,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     println!("\nno traffic for {} ...", ms(wait));
     tokio::time::sleep(wait).await;
     let live = node.actors();
-    let terminated: u64 = ["ingest", "detect", "aggregate"]
+    let terminated: u64 = WORKFLOW
         .iter()
         .map(|f| node.stats(f).unwrap_or_default().terminated_idle)
         .sum();

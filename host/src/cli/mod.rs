@@ -1,4 +1,6 @@
 //! The subcommands of the `goldfish` binary.
 
 pub(crate) mod bench;
+pub(crate) mod certs;
 pub(crate) mod demo;
+pub(crate) mod serve;

@@ -2,6 +2,8 @@
 //! holds calls until the test answers them (a deterministic "busy" actor).
 #![allow(dead_code, unreachable_pub)]
 
+pub mod redis;
+
 use std::sync::Arc;
 
 use goldfish_core::transport::{BoxFuture, Service, Transport, TransportError};
