@@ -16,6 +16,28 @@ pub(crate) enum Bench {
     ///
     /// Example: goldfish bench warm --messages 200000 --seconds 3
     Warm(WarmArgs),
+    /// Cross-node invoke over QUIC (mutual TLS) on loopback: a node with no
+    /// functions invokes `echo` on another node.
+    ///
+    /// Example: goldfish bench quic --messages 5000 --seconds 3
+    Quic(QuicArgs),
+}
+
+/// Options of `goldfish bench quic`.
+#[derive(clap::Args)]
+pub(crate) struct QuicArgs {
+    /// Sequential messages for the latency figures (1 in flight).
+    #[arg(long, default_value_t = 5_000)]
+    messages: usize,
+    /// Seconds of the run with many in flight.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Messages in flight in the second run.
+    #[arg(long, default_value_t = 64)]
+    in_flight: usize,
+    /// Payload size in bytes.
+    #[arg(long, default_value_t = 64)]
+    payload: usize,
 }
 
 /// Options of `goldfish bench warm`.
@@ -56,6 +78,7 @@ fn echo_wat(pages: u32) -> String {
 pub(crate) async fn run(b: Bench) -> anyhow::Result<()> {
     match b {
         Bench::Warm(a) => warm(a).await,
+        Bench::Quic(a) => quic(a).await,
     }
 }
 
@@ -216,5 +239,88 @@ async fn warm(args: WarmArgs) -> anyhow::Result<()> {
         },
     );
     node.shutdown().await;
+    Ok(())
+}
+
+async fn quic(args: QuicArgs) -> anyhow::Result<()> {
+    use goldfish_transport_quic::{certs, QuicTransport};
+    anyhow::ensure!(args.messages > 0 && args.in_flight > 0, "--messages and --in-flight must be positive");
+    let certs = certs::generate_in_memory(&["client", "server"])?;
+    let registry = Arc::new(goldfish_host::MemRegistry::new());
+    let mut nodes = vec![];
+    for name in ["client", "server"] {
+        let id = goldfish_core::NodeId::new(name)?;
+        let config = certs
+            .config(id, "127.0.0.1:0".parse()?)
+            .ok_or_else(|| anyhow::anyhow!("no certificate for {name}"))?;
+        let t = QuicTransport::bind(config).await?;
+        let node = Node::builder()
+            .name(name)
+            .address(t.local_addr().to_string())
+            .transport(Arc::new(t))
+            .registry(registry.clone())
+            .build()?;
+        nodes.push(node);
+    }
+    nodes[1].deploy("echo", guests::ECHO, FunctionConfig { max_wait_ms: 0, ..FunctionConfig::default() })?;
+    for _ in 0..2 {
+        for n in &nodes {
+            n.announce().await?;
+        }
+    }
+    let (client, target) = (nodes[0].clone(), Target::parse("echo")?);
+    let payload = vec![7u8; args.payload];
+    println!(
+        "cross-node invoke over QUIC with mutual TLS on loopback: node `client` -> `echo` on node `server`, {} B payload ({} cores)",
+        args.payload,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    for _ in 0..500 {
+        let out = client.invoke(target, payload.clone()).await;
+        anyhow::ensure!(matches!(out, Outcome::Reply(_)), "warm-up got {out:?}");
+    }
+    let mut lat = Vec::with_capacity(args.messages);
+    let t0 = Instant::now();
+    for _ in 0..args.messages {
+        let t = Instant::now();
+        let out = client.invoke(target, payload.clone()).await;
+        lat.push(t.elapsed());
+        anyhow::ensure!(matches!(out, Outcome::Reply(_)), "got {out:?}");
+    }
+    let sequential = args.messages as f64 / t0.elapsed().as_secs_f64();
+    lat.sort();
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let t0 = Instant::now();
+    let tasks: Vec<_> = (0..args.in_flight)
+        .map(|_| {
+            let (client, stop, count, payload) = (client.clone(), stop.clone(), count.clone(), payload.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Outcome::Reply(_) = client.invoke(target, payload.clone()).await {
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await?;
+    }
+    let many = count.load(Ordering::Relaxed) as f64 / t0.elapsed().as_secs_f64();
+    let (p50, p99) = (pct(&lat, 0.5), pct(&lat, 0.99));
+    println!();
+    println!("  1 in flight:  p50 {:.0} us   p99 {:.0} us   {:.0} msg/s", p50.as_secs_f64() * 1e6, p99.as_secs_f64() * 1e6, sequential);
+    println!("  {} in flight: {:.0} msg/s", args.in_flight, many);
+    println!(
+        "\n  targets: p50 <= 200 us: {}; >= 30k msg/s at 64 in flight: {}",
+        if p50 <= Duration::from_micros(200) { "met" } else { "NOT met" },
+        if many >= 30_000.0 { "met" } else { "NOT met" },
+    );
+    for n in &nodes {
+        n.shutdown().await;
+    }
     Ok(())
 }
