@@ -244,7 +244,10 @@ async fn warm(args: WarmArgs) -> anyhow::Result<()> {
 
 async fn quic(args: QuicArgs) -> anyhow::Result<()> {
     use goldfish_transport_quic::{certs, QuicTransport};
-    anyhow::ensure!(args.messages > 0 && args.in_flight > 0, "--messages and --in-flight must be positive");
+    anyhow::ensure!(
+        args.messages > 0 && args.in_flight > 0,
+        "--messages and --in-flight must be positive"
+    );
     let certs = certs::generate_in_memory(&["client", "server"])?;
     let registry = Arc::new(goldfish_host::MemRegistry::new());
     let mut nodes = vec![];
@@ -262,7 +265,14 @@ async fn quic(args: QuicArgs) -> anyhow::Result<()> {
             .build()?;
         nodes.push(node);
     }
-    nodes[1].deploy("echo", guests::ECHO, FunctionConfig { max_wait_ms: 0, ..FunctionConfig::default() })?;
+    nodes[1].deploy(
+        "echo",
+        guests::ECHO,
+        FunctionConfig {
+            max_wait_ms: 0,
+            ..FunctionConfig::default()
+        },
+    )?;
     for _ in 0..2 {
         for n in &nodes {
             n.announce().await?;
@@ -294,7 +304,8 @@ async fn quic(args: QuicArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let tasks: Vec<_> = (0..args.in_flight)
         .map(|_| {
-            let (client, stop, count, payload) = (client.clone(), stop.clone(), count.clone(), payload.clone());
+            let (client, stop, count, payload) =
+                (client.clone(), stop.clone(), count.clone(), payload.clone());
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
                     if let Outcome::Reply(_) = client.invoke(target, payload.clone()).await {
@@ -312,11 +323,20 @@ async fn quic(args: QuicArgs) -> anyhow::Result<()> {
     let many = count.load(Ordering::Relaxed) as f64 / t0.elapsed().as_secs_f64();
     let (p50, p99) = (pct(&lat, 0.5), pct(&lat, 0.99));
     println!();
-    println!("  1 in flight:  p50 {:.0} us   p99 {:.0} us   {:.0} msg/s", p50.as_secs_f64() * 1e6, p99.as_secs_f64() * 1e6, sequential);
+    println!(
+        "  1 in flight:  p50 {:.0} us   p99 {:.0} us   {:.0} msg/s",
+        p50.as_secs_f64() * 1e6,
+        p99.as_secs_f64() * 1e6,
+        sequential
+    );
     println!("  {} in flight: {:.0} msg/s", args.in_flight, many);
     println!(
         "\n  targets: p50 <= 200 us: {}; >= 30k msg/s at 64 in flight: {}",
-        if p50 <= Duration::from_micros(200) { "met" } else { "NOT met" },
+        if p50 <= Duration::from_micros(200) {
+            "met"
+        } else {
+            "NOT met"
+        },
         if many >= 30_000.0 { "met" } else { "NOT met" },
     );
     for n in &nodes {
