@@ -26,7 +26,7 @@ use crate::time::{Span, Tick};
 pub struct EntryRef(pub(crate) u32);
 
 /// Which queue an entry is in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum EntryState {
     /// Waiting for an actor.
     Waiting {
@@ -46,7 +46,7 @@ pub enum EntryState {
 }
 
 /// One accepted message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Entry {
     /// The message.
     pub meta: MessageMeta,
@@ -108,7 +108,7 @@ pub struct TimeoutReport {
 }
 
 /// The waiting / ready / done queues of one function on one node.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Buffer<S> {
     entries: Slab<Entry, S>,
     next_seq: u64,

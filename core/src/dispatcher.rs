@@ -174,7 +174,7 @@ impl fmt::Display for DispatchError {
 impl std::error::Error for DispatchError {}
 
 /// One actor as the dispatcher keeps it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Actor {
     id: ActorId,
     life: Lifecycle,
@@ -217,7 +217,7 @@ pub type HeapDispatcher =
     Dispatcher<alloc::boxed::Box<[Option<Actor>]>, alloc::boxed::Box<[Option<Entry>]>>;
 
 /// The LCM and SIM for one function on one node. See the module docs.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Dispatcher<A, E> {
     function: FunctionId,
     limits: Limits,

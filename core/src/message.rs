@@ -92,7 +92,7 @@ impl fmt::Display for Target {
 }
 
 /// The metadata of one message, everything the SIM decisions look at.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MessageMeta {
     /// Unique id; retries and forwards keep it.
     pub id: MessageId,

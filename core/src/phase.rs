@@ -161,7 +161,7 @@ impl fmt::Display for LifecycleError {
 impl std::error::Error for LifecycleError {}
 
 /// One actor's lifecycle: its phase, when it entered it, and its message in flight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Lifecycle {
     phase: Phase,
     since: Tick,

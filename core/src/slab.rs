@@ -12,7 +12,7 @@ impl<T, S: AsRef<[Option<T>]> + AsMut<[Option<T>]>> Storage<T> for S {}
 
 /// Slots of `T` in caller-provided storage, filled lowest index first, with a
 /// high-water mark so scans cost what is in use rather than the capacity.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Slab<T, S> {
     slots: S,
     high: usize,
