@@ -58,6 +58,21 @@ impl fmt::Display for TransportError {
 #[cfg(feature = "std")]
 impl std::error::Error for TransportError {}
 
+/// What a transport has carried (for metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// Bytes written to peers.
+    pub bytes_sent: u64,
+    /// Bytes read from peers.
+    pub bytes_received: u64,
+    /// Requests sent.
+    pub requests_sent: u64,
+    /// Requests answered.
+    pub requests_served: u64,
+    /// Connections or frames refused (bad certificate, oversized, malformed).
+    pub refused: u64,
+}
+
 /// Sends frames to other nodes.
 pub trait Transport: Send + Sync + 'static {
     /// This node's name.
@@ -73,6 +88,11 @@ pub trait Transport: Send + Sync + 'static {
     /// dial addresses. The default ignores it.
     fn set_address(&self, node: NodeId, address: &str) {
         let _ = (node, address);
+    }
+
+    /// What it has carried so far. The default reports nothing.
+    fn stats(&self) -> TransportStats {
+        TransportStats::default()
     }
 
     /// Closes the transport: peers see the connections close, and later

@@ -382,6 +382,12 @@ impl Function {
         idle + self.config.max_instances.saturating_sub(st.core.live())
     }
 
+    /// Messages waiting in the buffer, and live actors (for metrics).
+    pub(crate) fn depth(&self) -> (u32, u32) {
+        let st = lock(&self.state);
+        (st.core.buffer().waiting_len(), st.core.live())
+    }
+
     /// Addressed actors may no longer live here (the lease was lost).
     pub(crate) fn evict(&self) -> Work {
         let now = self.now();
@@ -495,6 +501,7 @@ impl Function {
             tracing::error!(function = %self.name, %message, "run for an unknown message");
             return None;
         };
+        self.stats.wait.record(p.accepted.elapsed());
         let payload = std::mem::take(&mut p.payload);
         let ctx = MessageCtx {
             id: Some(message),
@@ -685,6 +692,9 @@ fn run(node: &Arc<NodeInner>, f: &Arc<Function>, ready: Ready, work: &mut Work, 
         ctx,
     } = ready;
     let deadline = ctx.deadline;
+    // One span per message while it runs (see also `Node::invoke_with`).
+    let span = tracing::info_span!("run", message = %message, actor = %actor.id());
+    let _entered = span.enter();
     let started = Instant::now();
     let mut waited = Duration::ZERO;
     let mut step = actor.begin(&payload, ctx);
@@ -716,8 +726,10 @@ fn run(node: &Arc<NodeInner>, f: &Arc<Function>, ready: Ready, work: &mut Work, 
                             waited: waited + t.elapsed(),
                             deadline,
                         };
-                        node.runtime
-                            .spawn(async move { run.finish_later(n, f, rx).await });
+                        node.runtime.spawn(tracing::Instrument::instrument(
+                            async move { run.finish_later(n, f, rx).await },
+                            span.clone(),
+                        ));
                         return;
                     }
                 }

@@ -358,6 +358,11 @@ impl Node {
         self.inner.name
     }
 
+    /// Whether a shutdown (or an abort) has begun.
+    pub fn is_shutting_down(&self) -> bool {
+        self.inner.closing.load(Ordering::Acquire)
+    }
+
     /// Deploys `wasm` as function `name`. The module is compiled once per
     /// content (a second deployment of the same bytes reuses it) and checked
     /// against the ABI (`spec/abi.md`).
@@ -461,16 +466,22 @@ impl Node {
             env.deadline = inner.clock.now().after(Clock::span(t));
         }
         let id = env.id;
+        let span = tracing::info_span!("message", id = %id, target = %call.target);
         let (tx, rx) = oneshot::channel();
-        let mut work = Work::new();
-        inner.submit_into(env, Some(tx), false, &mut work);
-        drive(inner, work, Some(id), 0);
-        rx.await.unwrap_or_else(|_| {
-            Outcome::Failed(goldfish_core::wire::Failure {
-                kind: goldfish_core::FaultKind::NodeLost,
-                detail: "the message was dropped before it had an outcome".into(),
+        {
+            let _entered = span.enter();
+            let mut work = Work::new();
+            inner.submit_into(env, Some(tx), false, &mut work);
+            drive(inner, work, Some(id), 0);
+        }
+        tracing::Instrument::instrument(rx, span)
+            .await
+            .unwrap_or_else(|_| {
+                Outcome::Failed(goldfish_core::wire::Failure {
+                    kind: goldfish_core::FaultKind::NodeLost,
+                    detail: "the message was dropped before it had an outcome".into(),
+                })
             })
-        })
     }
 
     /// Sends a message without waiting for an outcome. `Err` if no node can

@@ -137,6 +137,41 @@ pub struct HttpSection {
     /// TCP address to listen on (default `127.0.0.1:8080`: loopback only).
     #[serde(default = "default_http_listen")]
     pub listen: String,
+    /// Bearer token for deploying, removing and listing (the environment
+    /// variable `GOLDFISH_ADMIN_TOKEN` overrides it). Without one, those
+    /// endpoints are refused.
+    #[serde(default)]
+    pub admin_token: Option<String>,
+    /// Bearer token for invoking (`GOLDFISH_INVOKE_TOKEN` overrides it).
+    /// Without one, invoking is open to whoever reaches the listener.
+    #[serde(default)]
+    pub invoke_token: Option<String>,
+    /// Largest request body in bytes (default 32 MiB).
+    #[serde(default = "default_max_body")]
+    pub max_body: usize,
+    /// Serve HTTPS with this certificate chain (PEM)...
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// ... and this key (PEM).
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            listen: default_http_listen(),
+            admin_token: None,
+            invoke_token: None,
+            max_body: default_max_body(),
+            tls_cert: None,
+            tls_key: None,
+        }
+    }
+}
+
+fn default_max_body() -> usize {
+    32 << 20
 }
 
 fn default_http_listen() -> String {
@@ -252,6 +287,9 @@ impl NodeConfig {
                     h.listen
                 ));
             }
+            if h.tls_cert.is_some() != h.tls_key.is_some() {
+                return bad("[http] tls_cert and tls_key go together".into());
+            }
         }
         for f in &self.functions {
             if let Err(e) = goldfish_core::FunctionId::new(&f.name) {
@@ -318,6 +356,40 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("max_instances"), "{e}");
+    }
+}
+
+impl NodeConfig {
+    /// The HTTP ingress settings, with tokens from the environment
+    /// (`GOLDFISH_ADMIN_TOKEN`, `GOLDFISH_INVOKE_TOKEN`) over the file's.
+    pub fn http_config(&self) -> Result<Option<crate::http::HttpConfig>, StartError> {
+        let Some(h) = &self.http else {
+            return Ok(None);
+        };
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let tls = match (&h.tls_cert, &h.tls_key) {
+            (Some(c), Some(k)) => {
+                let read = |p: &Path| {
+                    let path = self.path(p);
+                    std::fs::read(&path).map_err(|source| StartError::Read { path, source })
+                };
+                Some(crate::http::TlsPem {
+                    cert: read(c)?,
+                    key: read(k)?,
+                })
+            }
+            _ => None,
+        };
+        Ok(Some(crate::http::HttpConfig {
+            listen: h
+                .listen
+                .parse()
+                .map_err(|_| StartError::Quic(format!("bad [http] listen {:?}", h.listen)))?,
+            admin_token: env("GOLDFISH_ADMIN_TOKEN").or_else(|| h.admin_token.clone()),
+            invoke_token: env("GOLDFISH_INVOKE_TOKEN").or_else(|| h.invoke_token.clone()),
+            max_body: h.max_body,
+            tls,
+        }))
     }
 }
 

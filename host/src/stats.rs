@@ -41,6 +41,10 @@ fn bucket_floor(b: usize) -> u64 {
     }
     let exp = b / SUB + 2;
     let mantissa = b % SUB;
+    if exp - 3 >= 60 {
+        // Far beyond any duration: keep the floors increasing.
+        return u64::MAX;
+    }
     (SUB + mantissa) << (exp - 3)
 }
 
@@ -49,6 +53,27 @@ impl Histogram {
         let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
         self.counts[bucket(us).min(BUCKETS - 1)].fetch_add(1, Relaxed);
         self.sum.fetch_add(us, Relaxed);
+    }
+
+    /// Prometheus buckets at every power of two microseconds from 1 us to
+    /// about 8.4 s (exact: those are edges of the log-linear buckets), as
+    /// per-bucket counts (the encoder accumulates them), with the sum in
+    /// seconds and the count. Durations from the last bound up go to `+Inf`.
+    pub(crate) fn buckets(&self) -> (f64, u64, Vec<(f64, u64)>) {
+        let counts: Vec<u64> = self.counts.iter().map(|c| c.load(Relaxed)).collect();
+        let n: u64 = counts.iter().sum();
+        let mut out: Vec<(f64, u64)> = (0..=23u32).map(|p| ((1u64 << p) as f64 / 1e6, 0)).collect();
+        for (b, &c) in counts.iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            // The first bound above the bucket's floor: the bucket lies below it.
+            let floor = bucket_floor(b);
+            if let Some(slot) = (0..=23u32).position(|p| floor < (1u64 << p)) {
+                out[slot].1 += c;
+            }
+        }
+        (self.sum.load(Relaxed) as f64 / 1e6, n, out)
     }
 
     pub(crate) fn snapshot(&self) -> Latency {
@@ -105,13 +130,15 @@ pub(crate) struct Stats {
     pub(crate) rejected: AtomicU64,
     pub(crate) expired: AtomicU64,
     pub(crate) forwarded: AtomicU64,
-    pub(crate) terminated: [AtomicU64; 4],
+    pub(crate) terminated: [AtomicU64; 5],
     pub(crate) faults: [AtomicU64; 5],
     pub(crate) fuel: AtomicU64,
     /// Time in the guest per message, without time waiting on calls.
     pub(crate) run: Histogram,
     /// Acceptance to outcome.
     pub(crate) latency: Histogram,
+    /// Acceptance to the start of the run that ended it (time in the buffer).
+    pub(crate) wait: Histogram,
 }
 
 impl Stats {
@@ -133,7 +160,8 @@ impl Stats {
             Termination::Idle => 0,
             Termination::Stopped => 1,
             Termination::Fault(_) => 2,
-            Termination::Shutdown | Termination::Evicted => 3,
+            Termination::Shutdown => 3,
+            Termination::Evicted => 4,
         };
         self.terminated[i].fetch_add(1, Relaxed);
     }
@@ -165,12 +193,14 @@ impl Stats {
             terminated_stopped: t(1),
             terminated_fault: t(2),
             terminated_shutdown: t(3),
+            terminated_evicted: t(4),
             traps: f(0),
             out_of_fuel: f(1),
             out_of_memory: f(2),
             fuel: self.fuel.load(Relaxed),
             run: self.run.snapshot(),
             latency: self.latency.snapshot(),
+            wait: self.wait.snapshot(),
         }
     }
 }
@@ -202,6 +232,8 @@ pub struct FunctionStats {
     pub terminated_fault: u64,
     /// Actors terminated by a shutdown.
     pub terminated_shutdown: u64,
+    /// Actors terminated because the node lost its lease.
+    pub terminated_evicted: u64,
     /// Runs that trapped.
     pub traps: u64,
     /// Runs that used up their fuel.
@@ -214,6 +246,8 @@ pub struct FunctionStats {
     pub run: Latency,
     /// Acceptance to outcome per message.
     pub latency: Latency,
+    /// Time waiting in the buffer per run.
+    pub wait: Latency,
 }
 
 impl FunctionStats {

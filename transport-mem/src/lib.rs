@@ -663,6 +663,18 @@ impl Transport for MemTransport {
         self.node
     }
 
+    /// This node's counters from [`MemNetwork::stats`].
+    fn stats(&self) -> goldfish_core::transport::TransportStats {
+        let s = self.network().stats(self.node);
+        goldfish_core::transport::TransportStats {
+            bytes_sent: s.bytes_sent,
+            bytes_received: s.bytes_received,
+            requests_sent: s.frames_sent,
+            requests_served: s.frames_received,
+            refused: s.requests_refused,
+        }
+    }
+
     /// Sends `frame` to `to` through the network (see the [crate docs](crate)
     /// for the errors and faults). The request leaves when the future is first
     /// polled; from then on, dropping the future does not cancel the

@@ -491,6 +491,18 @@ impl Transport for QuicTransport {
         self.handle.inner.set_address(node, address);
     }
 
+    /// This endpoint's counters (see [`QuicTransport::stats`]).
+    fn stats(&self) -> goldfish_core::transport::TransportStats {
+        let s = QuicTransport::stats(self);
+        goldfish_core::transport::TransportStats {
+            bytes_sent: s.bytes_sent,
+            bytes_received: s.bytes_received,
+            requests_sent: s.requests_sent,
+            requests_served: s.requests_served,
+            refused: s.handshakes_refused + s.frames_refused_oversized + s.frames_refused_malformed,
+        }
+    }
+
     /// Closes the endpoint (see [`QuicTransport::close`]).
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(QuicTransport::close(self))

@@ -90,6 +90,22 @@ struct Figures {
     spawned: u64,
 }
 
+/// A progress bar on standard error (hidden when it is not a terminal).
+fn bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    indicatif::ProgressBar::new(len).with_style(
+        indicatif::ProgressStyle::with_template(&format!("  {what} {{bar:30}} {{pos}}/{{len}}"))
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    )
+}
+
+/// Waits `seconds` with a spinner.
+async fn wait_with_spinner(seconds: f64, what: &str) {
+    let s = indicatif::ProgressBar::new_spinner().with_message(format!("{what} for {seconds} s"));
+    s.enable_steady_tick(Duration::from_millis(120));
+    tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+    s.finish_and_clear();
+}
+
 fn pct(sorted: &[Duration], q: f64) -> Duration {
     let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i]
@@ -109,13 +125,18 @@ async fn measure(
         anyhow::ensure!(matches!(out, Outcome::Reply(_)), "warm-up got {out:?}");
     }
     let mut lat = Vec::with_capacity(messages);
+    let progress = bar(messages as u64, &format!("{function}: sequential"));
     let t0 = Instant::now();
-    for _ in 0..messages {
+    for i in 0..messages {
         let t = Instant::now();
         let out = node.invoke(target, payload.clone()).await;
         lat.push(t.elapsed());
         anyhow::ensure!(matches!(out, Outcome::Reply(_)), "got {out:?}");
+        if i % 1024 == 0 {
+            progress.set_position(i as u64);
+        }
     }
+    progress.finish_and_clear();
     let sequential_rate = messages as f64 / t0.elapsed().as_secs_f64();
     lat.sort();
 
@@ -138,7 +159,11 @@ async fn measure(
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
+    wait_with_spinner(
+        args.seconds,
+        &format!("{function}: {} callers", args.concurrency),
+    )
+    .await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await?;
@@ -315,7 +340,7 @@ async fn quic(args: QuicArgs) -> anyhow::Result<()> {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_secs_f64(args.seconds)).await;
+    wait_with_spinner(args.seconds, &format!("{} in flight", args.in_flight)).await;
     stop.store(true, Ordering::Relaxed);
     for t in tasks {
         t.await?;

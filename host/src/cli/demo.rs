@@ -203,14 +203,19 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let next = Arc::new(AtomicUsize::new(0));
     let results: Arc<Mutex<Vec<(usize, Duration, Outcome)>>> = Arc::new(Mutex::new(Vec::new()));
     let ingest = Target::parse("ingest")?;
+    let progress = indicatif::ProgressBar::new(readings.len() as u64).with_style(
+        indicatif::ProgressStyle::with_template("  {bar:40} {pos}/{len} readings {per_sec}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     let started = Instant::now();
     let tasks: Vec<_> = (0..args.concurrency)
         .map(|_| {
-            let (node, readings, next, results) = (
+            let (node, readings, next, results, progress) = (
                 node.clone(),
                 readings.clone(),
                 next.clone(),
                 results.clone(),
+                progress.clone(),
             );
             tokio::spawn(async move {
                 loop {
@@ -223,6 +228,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
                         .lock()
                         .unwrap_or_else(std::sync::PoisonError::into_inner)
                         .push((i, took, out));
+                    progress.inc(1);
                 }
             })
         })
@@ -231,6 +237,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
         t.await?;
     }
     let elapsed = started.elapsed();
+    progress.finish_and_clear();
     let mut results = std::mem::take(
         &mut *results
             .lock()

@@ -2,5 +2,6 @@
 
 pub(crate) mod bench;
 pub(crate) mod certs;
+pub(crate) mod client;
 pub(crate) mod demo;
 pub(crate) mod serve;
