@@ -10,7 +10,7 @@ use std::ops::Range;
 use std::sync::Weak;
 
 use goldfish_core::wire::Envelope;
-use goldfish_core::{ActorId, Disposition, Key, MessageId, Slot, Target, Tick};
+use goldfish_core::{ActorId, Disposition, Key, Slot, Target, Tick};
 use wasmi::{Caller, Linker, Memory, Module, ValType};
 
 use crate::dispatcher::Function;
@@ -66,8 +66,6 @@ pub(crate) mod code {
 /// The message an actor is running, as its host functions see it.
 #[derive(Debug, Default)]
 pub(crate) struct MessageCtx {
-    /// Its id.
-    pub(crate) id: Option<MessageId>,
     /// Its session.
     pub(crate) session: Option<Key>,
     /// Its deadline (callees inherit it).
@@ -344,19 +342,14 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), wasmi::errors::
             let len = (len as u32).min(MAX_LOG as u32) as i32;
             let bytes = read(&caller, ptr, len, "log")?;
             let text = String::from_utf8_lossy(&bytes);
+            // The message's id and target are on the enclosing spans.
             let actor = &caller.data().link.actor;
-            let message = caller
-                .data()
-                .msg
-                .id
-                .map(|m| m.to_string())
-                .unwrap_or_default();
             match level {
-                0 => tracing::error!(%actor, %message, "{text}"),
-                1 => tracing::warn!(%actor, %message, "{text}"),
-                2 => tracing::info!(%actor, %message, "{text}"),
-                3 => tracing::debug!(%actor, %message, "{text}"),
-                _ => tracing::trace!(%actor, %message, "{text}"),
+                0 => tracing::error!(guest = %actor, "{text}"),
+                1 => tracing::warn!(guest = %actor, "{text}"),
+                2 => tracing::info!(guest = %actor, "{text}"),
+                3 => tracing::debug!(guest = %actor, "{text}"),
+                _ => tracing::trace!(guest = %actor, "{text}"),
             }
             Ok(())
         },

@@ -504,7 +504,6 @@ impl Function {
         self.stats.wait.record(p.accepted.elapsed());
         let payload = std::mem::take(&mut p.payload);
         let ctx = MessageCtx {
-            id: Some(message),
             session: p.env.session,
             deadline: p.env.deadline,
             ..MessageCtx::default()
@@ -693,7 +692,7 @@ fn run(node: &Arc<NodeInner>, f: &Arc<Function>, ready: Ready, work: &mut Work, 
     } = ready;
     let deadline = ctx.deadline;
     // One span per message while it runs (see also `Node::invoke_with`).
-    let span = tracing::info_span!("run", message = %message, actor = %actor.id());
+    let span = tracing::info_span!("run", id = %message, actor = %actor.id());
     let _entered = span.enter();
     let started = Instant::now();
     let mut waited = Duration::ZERO;
