@@ -412,7 +412,7 @@ async fn a_node_that_loses_its_lease_stops_its_addressed_actors_before_anyone_el
         nodes[0].actors().is_empty(),
         "evicted before the lease lapsed"
     );
-    assert_eq!(nodes[0].stats("counter").unwrap().terminated_shutdown, 1);
+    assert_eq!(nodes[0].stats("counter").unwrap().terminated_evicted, 1);
     assert_eq!(
         registry.placements().get(&a.actor().unwrap()),
         Some(&n("n1"))
