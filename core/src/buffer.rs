@@ -328,7 +328,8 @@ impl<S: Storage<Entry>> Buffer<S> {
         })
     }
 
-    /// The next instant the buffer cares about: a deadline, or a max wait.
+    /// The next instant the buffer cares about: a deadline, or a max wait
+    /// (never [`Tick::NEVER`], which does not fire).
     pub fn poll_timeout(&self) -> Option<Tick> {
         if self.entries.is_empty() {
             return None;
@@ -343,6 +344,7 @@ impl<S: Storage<Entry>> Buffer<S> {
                 EntryState::Held(_) if e.verdict.is_none() => Some(e.meta.deadline),
                 _ => None,
             })
+            .filter(|&t| t != Tick::NEVER)
             .min()
     }
 

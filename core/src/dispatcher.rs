@@ -360,12 +360,14 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
         sim::decide(&ctx, self.views(), arrival)
     }
 
-    /// The next instant at which [`Dispatcher::handle_timeout`] has work.
+    /// The next instant at which [`Dispatcher::handle_timeout`] has work;
+    /// `None` when nothing is timed (a [`Tick::NEVER`] deadline never fires).
     pub fn poll_timeout(&self) -> Option<Tick> {
         let idle = self
             .actors
             .iter()
             .filter_map(|(_, a)| a.life.idle_deadline(self.limits.idle))
+            .filter(|&t| t != Tick::NEVER)
             .min();
         match (idle, self.buffer.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),

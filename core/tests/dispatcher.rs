@@ -375,6 +375,28 @@ fn a_fault_retries_on_a_fresh_instance_then_fails() {
 }
 
 #[test]
+fn an_actor_that_idles_forever_sets_no_timeout() {
+    // `Span::FOREVER` idle saturates the deadline at `Tick::NEVER`, which is
+    // no timeout at all: a host must not arm a timer for it.
+    let mut h = H::with(Limits {
+        idle: Span::FOREVER,
+        ..LIMITS
+    });
+    let (m1, _) = h.to("a");
+    h.drain();
+    h.start(Slot(0));
+    h.drain();
+    h.at(50);
+    h.finish(Slot(0), m1);
+    h.drain();
+    assert_eq!(h.d.live(), 1);
+    assert_eq!(h.d.poll_timeout(), None);
+    // A message with a finite deadline still sets one.
+    h.to("b");
+    assert_eq!(h.d.poll_timeout(), Some(Tick(10_050)));
+}
+
+#[test]
 fn a_start_failure_counts_as_an_attempt() {
     let mut h = H::with(Limits {
         max_attempts: 1,

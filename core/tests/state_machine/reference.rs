@@ -157,7 +157,8 @@ impl Model {
                 t.push(a.since.after(self.limits.idle));
             }
         }
-        t.into_iter().min()
+        // A deadline of `Tick::NEVER` never fires: it is no timeout.
+        t.into_iter().filter(|&t| t != Tick::NEVER).min()
     }
 
     // ----- the SIM decision, from the table -----
