@@ -151,10 +151,25 @@ fn range(ptr: i32, len: i32, size: usize, what: &str) -> Result<Range<usize>, wa
 }
 
 fn memory(caller: &Caller<'_, HostState>) -> Result<Memory, wasmi::Error> {
+    // Looked up by name only until the instance is made (a start function
+    // runs before the handle is stored).
     caller
         .data()
         .memory
+        .or_else(|| caller.get_export("memory").and_then(|e| e.into_memory()))
         .ok_or_else(|| fault("the guest has no memory export"))
+}
+
+/// Checks a whole `ptr..ptr+len` range, used or not: a bad pointer traps
+/// even when the host would not have touched all of it.
+fn check_range(
+    caller: &Caller<'_, HostState>,
+    ptr: i32,
+    len: i32,
+    what: &str,
+) -> Result<(), wasmi::Error> {
+    let mem = memory(caller)?;
+    range(ptr, len, mem.data_size(caller), what).map(|_| ())
 }
 
 /// Copies guest bytes out.
@@ -178,6 +193,7 @@ fn write_prefix(
     src: &[u8],
     what: &str,
 ) -> Result<i32, wasmi::Error> {
+    check_range(caller, ptr, len, what)?;
     let mem = memory(caller)?;
     let n = src.len().min(len as u32 as usize);
     let data = mem.data_mut(&mut *caller);
@@ -294,6 +310,7 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), wasmi::errors::
         M,
         "next",
         |caller: Caller<'_, HostState>, d: i32, kp: i32, kl: i32| {
+            check_range(&caller, kp, kl, "session key")?;
             let disposition = match d {
                 0 => Disposition::Any,
                 1 => {
@@ -319,6 +336,7 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), wasmi::errors::
         M,
         "session",
         |mut caller: Caller<'_, HostState>, ptr: i32, len: i32| {
+            check_range(&caller, ptr, len, "session")?;
             let Some(s) = caller.data().msg.session else {
                 return Ok(-1);
             };
@@ -339,6 +357,7 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> Result<(), wasmi::errors::
         M,
         "log",
         |caller: Caller<'_, HostState>, level: i32, ptr: i32, len: i32| {
+            check_range(&caller, ptr, len, "log")?;
             let len = (len as u32).min(MAX_LOG as u32) as i32;
             let bytes = read(&caller, ptr, len, "log")?;
             let text = String::from_utf8_lossy(&bytes);

@@ -12,6 +12,8 @@ use crate::config::FunctionConfig;
 
 /// A compiled function: its module and how to instantiate it.
 pub(crate) struct Code {
+    /// SHA-256 of the Wasm bytes: the node's module cache key.
+    pub(crate) hash: [u8; 32],
     pub(crate) module: Module,
     pub(crate) linker: Arc<wasmi::Linker<HostState>>,
 }

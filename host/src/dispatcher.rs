@@ -176,6 +176,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Function {
+    /// The module cache key of this function's code.
+    pub(crate) fn code_hash(&self) -> &[u8; 32] {
+        &self.code.hash
+    }
+
     pub(crate) fn new(
         node: Weak<NodeInner>,
         name: FunctionId,

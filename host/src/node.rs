@@ -313,17 +313,31 @@ impl NodeInner {
         });
     }
 
-    fn compile(&self, wasm: &[u8]) -> Result<wasmi::Module, DeployError> {
+    /// Compiles `wasm`, or reuses the module compiled from the same bytes.
+    fn compile(&self, wasm: &[u8]) -> Result<([u8; 32], wasmi::Module), DeployError> {
         let key: [u8; 32] = Sha256::digest(wasm).into();
         let mut cache = self.modules.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(m) = cache.get(&key) {
-            return Ok(m.clone());
+            return Ok((key, m.clone()));
         }
         let module = wasmi::Module::new(&self.engine, wasm)
             .map_err(|e| DeployError::Invalid(e.to_string()))?;
         abi::check(&module)?;
         cache.insert(key, module.clone());
-        Ok(module)
+        Ok((key, module))
+    }
+
+    /// Drops the cached module for `hash` unless a deployed function still
+    /// uses it (a redeploy of the same bytes would compile it again).
+    fn forget_module(&self, hash: &[u8; 32]) {
+        let fs = self
+            .functions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut cache = self.modules.lock().unwrap_or_else(PoisonError::into_inner);
+        if !fs.values().any(|f| f.code_hash() == hash) {
+            cache.remove(hash);
+        }
     }
 
     /// Tells the registry at once (in the background) what runs here.
@@ -377,8 +391,9 @@ impl Node {
         if self.inner.closing.load(Ordering::Acquire) {
             return Err(DeployError::ShuttingDown);
         }
-        let module = self.inner.compile(wasm)?;
+        let (hash, module) = self.inner.compile(wasm)?;
         let code = Code {
+            hash,
             module,
             linker: self.inner.linker.clone(),
         };
@@ -441,10 +456,21 @@ impl Node {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&name)
             .ok_or(DeployError::NotDeployed(name))?;
+        self.inner.forget_module(f.code_hash());
         self.inner.announce();
         drain(&self.inner, &f).await;
         f.timer.close();
         Ok(())
+    }
+
+    /// How many compiled modules the node keeps (one per distinct Wasm
+    /// content in use; undeploying the last user of one drops it).
+    pub fn cached_modules(&self) -> usize {
+        self.inner
+            .modules
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 
     /// Sends a message and waits for its outcome (exactly one).

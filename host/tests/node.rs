@@ -540,3 +540,53 @@ async fn stop_terminates_the_actor_after_its_message() {
         "fresh state"
     );
 }
+
+#[tokio::test]
+async fn a_module_is_compiled_once_per_content_and_dropped_with_its_last_user() {
+    let node = Node::builder().name("n1").build().unwrap();
+    let echo = guest("echo");
+    node.deploy("a", echo, FunctionConfig::default()).unwrap();
+    node.deploy("b", echo, FunctionConfig::default()).unwrap();
+    node.deploy("c", guest("counter"), FunctionConfig::default())
+        .unwrap();
+    assert_eq!(node.cached_modules(), 2);
+    node.undeploy("a").await.unwrap();
+    assert_eq!(node.cached_modules(), 2, "b still runs the echo module");
+    node.undeploy("b").await.unwrap();
+    assert_eq!(node.cached_modules(), 1);
+    // Deploying the same bytes again compiles them again and works.
+    node.deploy("a", echo, FunctionConfig::default()).unwrap();
+    assert_eq!(node.cached_modules(), 2);
+    assert_eq!(reply(&node.invoke(t("a"), b"hi".to_vec()).await), "hi");
+}
+
+#[tokio::test]
+async fn a_start_function_may_use_the_abi() {
+    let node = Node::builder().name("n1").build().unwrap();
+    node.deploy("startlog", &wat("startlog"), FunctionConfig::default())
+        .unwrap();
+    // The start function logged through the host before the instance
+    // existed; the actor started and serves messages.
+    assert_eq!(reply(&node.invoke(t("startlog/a"), vec![]).await), "1");
+    assert_eq!(reply(&node.invoke(t("startlog/a"), vec![]).await), "2");
+    assert_eq!(node.stats("startlog").unwrap().spawned, 1);
+}
+
+#[tokio::test]
+async fn a_buffer_past_the_end_of_memory_traps_even_when_the_data_would_fit() {
+    let node = Node::builder().name("n1").build().unwrap();
+    let config = FunctionConfig {
+        max_attempts: 1,
+        ..FunctionConfig::default()
+    };
+    node.deploy("overread", &wat("overread"), config).unwrap();
+    let Outcome::Failed(f) = node.invoke(t("overread"), vec![]).await else {
+        panic!("expected a fault")
+    };
+    assert_eq!(f.kind, FaultKind::Trap);
+    assert!(
+        f.detail.contains("outside the guest's memory"),
+        "{}",
+        f.detail
+    );
+}
