@@ -50,6 +50,9 @@ pub(crate) struct Actor {
     store: Store<HostState>,
     alloc: TypedFunc<i32, i32>,
     handle: TypedFunc<(i32, i32), i32>,
+    /// `gf_state_save` and `gf_state_load`, if the guest exports them (used
+    /// only by `stateless` functions, see [`crate::state`]).
+    state: Option<(TypedFunc<(), i64>, TypedFunc<(i32, i32), i32>)>,
     fuel: u64,
 }
 
@@ -107,10 +110,19 @@ impl Actor {
         let handle = instance
             .get_typed_func::<(i32, i32), i32>(&store, "gf_handle")
             .map_err(|e| Fault::start(e.to_string()))?;
+        let state = instance
+            .get_typed_func::<(), i64>(&store, "gf_state_save")
+            .ok()
+            .zip(
+                instance
+                    .get_typed_func::<(i32, i32), i32>(&store, "gf_state_load")
+                    .ok(),
+            );
         Ok(Actor {
             store,
             alloc,
             handle,
+            state,
             fuel: config.fuel,
         })
     }
@@ -159,6 +171,79 @@ impl Actor {
         }
         let call = self.handle.call_resumable(&mut self.store, (ptr, len));
         self.step(call)
+    }
+
+    /// Whether the guest can save and load its state (`gf_state_save`,
+    /// `gf_state_load`).
+    pub(crate) fn keeps_state(&self) -> bool {
+        self.state.is_some()
+    }
+
+    /// Hands a saved state to a fresh instance: `gf_alloc`, copy it in,
+    /// `gf_state_load`. Does nothing if the guest has no `gf_state_load`.
+    pub(crate) fn load_state(&mut self, bytes: &[u8]) -> Result<(), Fault> {
+        let Some((_, load)) = self.state else {
+            return Ok(());
+        };
+        let trap = |detail: String| Fault {
+            kind: FaultKind::Trap,
+            detail,
+        };
+        let len = i32::try_from(bytes.len()).map_err(|_| trap("state over 2 GiB".into()))?;
+        let ptr = match self.alloc.call(&mut self.store, len) {
+            Ok(0) if len > 0 => {
+                return Err(Fault {
+                    kind: FaultKind::OutOfMemory,
+                    detail: format!("gf_alloc could not allocate {len} bytes of state"),
+                })
+            }
+            Ok(p) => p,
+            Err(e) => return Err(self.classify(e)),
+        };
+        let memory = self
+            .store
+            .data()
+            .memory
+            .ok_or_else(|| trap("no memory".into()))?;
+        memory
+            .write(&mut self.store, ptr as u32 as usize, bytes)
+            .map_err(|_| {
+                trap(format!(
+                    "gf_alloc returned {ptr}, which cannot hold the state"
+                ))
+            })?;
+        match load.call(&mut self.store, (ptr, len)) {
+            Ok(0) => Ok(()),
+            Ok(code) => Err(trap(format!("gf_state_load returned error code {code}"))),
+            Err(e) => Err(self.classify(e)),
+        }
+    }
+
+    /// The guest's state after a message (`gf_state_save`), if it has one.
+    pub(crate) fn save_state(&mut self) -> Result<Option<Vec<u8>>, Fault> {
+        let Some((save, _)) = self.state else {
+            return Ok(None);
+        };
+        let packed = save
+            .call(&mut self.store, ())
+            .map_err(|e| self.classify(e))?;
+        if packed == 0 {
+            return Ok(None);
+        }
+        let (ptr, len) = ((packed >> 32) as u32 as usize, packed as u32 as usize);
+        let memory = self.store.data().memory.ok_or_else(|| Fault {
+            kind: FaultKind::Trap,
+            detail: "no memory".into(),
+        })?;
+        // Checked before allocating: the length comes from the guest.
+        let end = ptr.checked_add(len).unwrap_or(usize::MAX);
+        if end > memory.data_size(&self.store) {
+            return Err(Fault {
+                kind: FaultKind::Trap,
+                detail: format!("gf_state_save returned {ptr}+{len}, past the end of memory"),
+            });
+        }
+        Ok(Some(memory.data(&self.store)[ptr..end].to_vec()))
     }
 
     /// Resumes a guest suspended in `call` with the call's return value (the

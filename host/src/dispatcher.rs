@@ -549,6 +549,49 @@ impl Function {
         })
     }
 
+    /// A `stateless` function on a node with a state store: the actor's
+    /// state, read from the store into the fresh instance before its message.
+    fn load_state(&self, node: &NodeInner, actor: &mut Actor) -> Result<(), Fault> {
+        let Some(store) = self.state_store(node, actor) else {
+            return Ok(());
+        };
+        let key = crate::state::state_key(&actor.id());
+        match crate::state::blocking(|| store.get(&key)) {
+            Ok(Some(bytes)) => actor.load_state(&bytes),
+            Ok(None) => Ok(()),
+            Err(e) => Err(Fault {
+                kind: goldfish_core::FaultKind::Trap,
+                detail: e.to_string(),
+            }),
+        }
+    }
+
+    /// ... and written back after a successful message.
+    fn save_state(&self, node: &NodeInner, actor: &mut Actor) -> Result<(), Fault> {
+        let Some(store) = self.state_store(node, actor) else {
+            return Ok(());
+        };
+        let Some(bytes) = actor.save_state()? else {
+            return Ok(());
+        };
+        let key = crate::state::state_key(&actor.id());
+        crate::state::blocking(|| store.put(&key, &bytes)).map_err(|e| Fault {
+            kind: goldfish_core::FaultKind::Trap,
+            detail: e.to_string(),
+        })
+    }
+
+    fn state_store<'a>(
+        &self,
+        node: &'a NodeInner,
+        actor: &Actor,
+    ) -> Option<&'a Arc<dyn crate::state::StateStore>> {
+        if !self.config.stateless || !actor.keeps_state() {
+            return None;
+        }
+        node.state_store.as_ref()
+    }
+
     /// Reports a finished run to core.
     #[allow(clippy::too_many_arguments)]
     fn finish(
@@ -562,6 +605,7 @@ impl Function {
         busy: Duration,
         work: &mut Work,
     ) {
+        let result = result.and_then(|()| self.save_state(node, &mut actor));
         self.stats.run.record(busy);
         self.stats
             .runs
@@ -701,7 +745,10 @@ fn run(node: &Arc<NodeInner>, f: &Arc<Function>, ready: Ready, work: &mut Work, 
     let _entered = span.enter();
     let started = Instant::now();
     let mut waited = Duration::ZERO;
-    let mut step = actor.begin(&payload, ctx);
+    let mut step = match f.load_state(node, &mut actor) {
+        Ok(()) => actor.begin(&payload, ctx),
+        Err(fault) => Step::Done(Err(fault)),
+    };
     loop {
         match step {
             Step::Done(result) => {

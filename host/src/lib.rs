@@ -41,6 +41,7 @@ mod middleware;
 mod node;
 pub mod node_config;
 pub mod registry;
+pub mod state;
 mod stats;
 
 pub use abi::AbiError;
@@ -50,4 +51,5 @@ pub use node::{BuildError, Call, DeployError, Node, NodeBuilder};
 pub use registry::{
     FunctionCapacity, Lease, MemRegistry, NodeInfo, RedisRegistry, Registry, RegistryError,
 };
+pub use state::{MemStateStore, RedisStateStore, StateError, StateStore};
 pub use stats::{FunctionStats, Latency};

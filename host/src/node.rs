@@ -113,6 +113,7 @@ pub struct NodeBuilder {
     registry: Option<Arc<dyn Registry>>,
     address: Option<String>,
     lease: Option<Duration>,
+    state_store: Option<Arc<dyn crate::state::StateStore>>,
 }
 
 impl NodeBuilder {
@@ -144,6 +145,14 @@ impl NodeBuilder {
     /// it and stops hosting addressed actors if it cannot renew it for two thirds.
     pub fn lease(mut self, ttl: Duration) -> Self {
         self.lease = Some(ttl);
+        self
+    }
+
+    /// Where `stateless` functions keep their state between messages (see
+    /// [`crate::state`]; default: none, so a stateless function forgets
+    /// everything after each message).
+    pub fn state_store(mut self, store: Arc<dyn crate::state::StateStore>) -> Self {
+        self.state_store = Some(store);
         self
     }
 
@@ -188,6 +197,7 @@ impl NodeBuilder {
                 .unwrap_or(Duration::from_secs(10))
                 .max(Duration::from_millis(30)),
             membership: crate::membership::Membership::default(),
+            state_store: self.state_store,
         });
         if let Some(t) = &inner.transport {
             t.serve(Arc::new(crate::middleware::Inbound(Arc::downgrade(&inner))));
@@ -233,6 +243,8 @@ pub(crate) struct NodeInner {
     pub(crate) lease_ttl: Duration,
     /// The lease, the view of the cluster, the owner cache.
     pub(crate) membership: crate::membership::Membership,
+    /// The state store of `stateless` functions.
+    pub(crate) state_store: Option<Arc<dyn crate::state::StateStore>>,
 }
 
 impl Drop for NodeInner {

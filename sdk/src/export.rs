@@ -135,6 +135,49 @@ pub fn handle<A: Actor>(actor: &Slot<A>, ptr: i32, len: i32) -> i32 {
     }
 }
 
+/// The bytes `gf_state_save` last handed out, kept until the next call.
+static SAVED: Slot<Vec<u8>> = Slot::new();
+
+/// `gf_state_save()`: the actor's [`Actor::save_state`] as `ptr << 32 | len`
+/// (the buffer stays valid until the next call), or `0` for no state.
+pub fn state_save<A: Actor>(actor: &Slot<A>) -> i64 {
+    // (`match`, not `let ... else`: the SDK builds with Rust 1.63.)
+    let bytes = match actor.with(|slot| slot.as_ref().and_then(A::save_state)) {
+        Some(Some(bytes)) => bytes,
+        _ => return 0,
+    };
+    let packed = (i64::from(address(&bytes)) << 32) | i64::from(bytes.len() as u32);
+    match SAVED.with(|saved| *saved = Some(bytes)) {
+        Some(()) => packed,
+        None => 0,
+    }
+}
+
+/// `gf_state_load(ptr, len)`: takes the buffer from [`alloc`] and hands it to
+/// [`Actor::load_state`] of the actor (created with `Default`). Returns the
+/// same codes as [`handle`].
+pub fn state_load<A: Actor>(actor: &Slot<A>, ptr: i32, len: i32) -> i32 {
+    let state = match take_payload(ptr, len) {
+        Some(state) => state,
+        None => {
+            sys::log(
+                Level::Error.code(),
+                b"gf_state_load: the state is not the buffer gf_alloc returned",
+            );
+            return STATUS_BAD_PAYLOAD;
+        }
+    };
+    let loaded = actor.with(|slot| slot.get_or_insert_with(A::default).load_state(&state));
+    match loaded {
+        Some(Ok(())) => STATUS_OK,
+        Some(Err(e)) => {
+            sys::log(Level::Error.code(), e.message().as_bytes());
+            STATUS_ACTOR_ERROR
+        }
+        None => STATUS_REENTERED,
+    }
+}
+
 /// One message: the actor's result becomes the reply or an error-level log.
 pub(crate) fn run<A: Actor>(actor: &mut A, input: &[u8]) -> i32 {
     let mut ctx = Context::new();
@@ -218,6 +261,56 @@ mod tests {
         PENDING.with(|p| p.as_mut().unwrap().copy_from_slice(b"boom"));
         assert_eq!(handle(&ACTOR, second, 4), STATUS_ACTOR_ERROR);
         assert_eq!(mock.logs().last().unwrap().1, "boom");
+        drop(mock);
+
+        state_round_trips_through_save_and_load();
+    }
+
+    #[derive(Default, PartialEq, Debug)]
+    struct Kept(u8);
+
+    impl Actor for Kept {
+        fn handle(&mut self, _ctx: &mut Context, _input: &[u8]) -> Result<Vec<u8>, Error> {
+            self.0 += 1;
+            Ok(Vec::new())
+        }
+        fn save_state(&self) -> Option<Vec<u8>> {
+            Some(alloc::vec![self.0])
+        }
+        fn load_state(&mut self, state: &[u8]) -> Result<(), Error> {
+            match state {
+                [n] => {
+                    self.0 = *n;
+                    Ok(())
+                }
+                _ => Err(Error::new("bad state")),
+            }
+        }
+    }
+
+    // Called from `alloc_then_handle`: it uses `PENDING` too.
+    fn state_round_trips_through_save_and_load() {
+        let _mock = Mock::new();
+        static ONE: Slot<Kept> = Slot::new();
+        static TWO: Slot<Kept> = Slot::new();
+        // No actor yet: no state.
+        assert_eq!(state_save(&ONE), 0);
+        assert_eq!(handle(&ONE, 0, 0), STATUS_OK);
+        assert_eq!(handle(&ONE, 0, 0), STATUS_OK);
+        let packed = state_save(&ONE);
+        assert_eq!(packed & 0xffff_ffff, 1);
+        let saved = SAVED.with(|s| s.as_ref().map(|v| (v.clone(), address(v))));
+        assert_eq!(saved, Some(Some((alloc::vec![2u8], (packed >> 32) as i32))));
+        // A fresh actor gets it back, then goes on from there.
+        let ptr = alloc(1);
+        PENDING.with(|p| p.as_mut().unwrap()[0] = 2);
+        assert_eq!(state_load(&TWO, ptr, 1), STATUS_OK);
+        assert_eq!(handle(&TWO, 0, 0), STATUS_OK);
+        assert_eq!(TWO.with(|a| a.as_ref().map(|k| k.0)), Some(Some(3)));
+        // A state the actor refuses is an actor error; a wrong buffer is refused.
+        let ptr = alloc(2);
+        assert_eq!(state_load(&TWO, ptr, 2), STATUS_ACTOR_ERROR);
+        assert_eq!(state_load(&TWO, 64, 1), STATUS_BAD_PAYLOAD);
     }
 
     #[test]

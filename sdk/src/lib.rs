@@ -91,6 +91,26 @@ pub trait Actor: Default {
     /// `Err` fails the message: it is logged at error level and the host
     /// treats it like a trap (retry on a fresh instance, then `Failed`).
     fn handle(&mut self, ctx: &mut Context, input: &[u8]) -> Result<Vec<u8>, Error>;
+
+    /// The actor's state as bytes, for a function deployed `stateless`.
+    ///
+    /// A warm actor keeps its state in memory and this is never called. A
+    /// function deployed with `stateless = true` (a new instance per message:
+    /// the stateless FaaS pattern GoldFish is measured against) loses its
+    /// memory after every message; when the node has a state store (Redis),
+    /// it calls this after each successful message and stores the bytes, and
+    /// hands them to [`Actor::load_state`] of the next instance before its
+    /// message. `None` (the default): nothing to keep.
+    fn save_state(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Restores what [`Actor::save_state`] returned, on a fresh actor, before
+    /// its message. An `Err` fails the message like an error from `handle`.
+    fn load_state(&mut self, state: &[u8]) -> Result<(), Error> {
+        let _ = state;
+        Ok(())
+    }
 }
 
 /// Exports an [`Actor`] type as the GoldFish guest ABI.
@@ -131,11 +151,24 @@ macro_rules! export_actor {
             $crate::__private::alloc(len)
         }
 
+        static __GF_ACTOR: $crate::__private::Slot<$actor> = $crate::__private::Slot::new();
+
         /// GoldFish ABI: handles the message whose payload is at `ptr..ptr+len`.
         #[no_mangle]
         pub extern "C" fn gf_handle(ptr: i32, len: i32) -> i32 {
-            static ACTOR: $crate::__private::Slot<$actor> = $crate::__private::Slot::new();
-            $crate::__private::handle(&ACTOR, ptr, len)
+            $crate::__private::handle(&__GF_ACTOR, ptr, len)
+        }
+
+        /// GoldFish ABI (stateless functions only): the state as `ptr << 32 | len`.
+        #[no_mangle]
+        pub extern "C" fn gf_state_save() -> i64 {
+            $crate::__private::state_save(&__GF_ACTOR)
+        }
+
+        /// GoldFish ABI (stateless functions only): restores the state at `ptr..ptr+len`.
+        #[no_mangle]
+        pub extern "C" fn gf_state_load(ptr: i32, len: i32) -> i32 {
+            $crate::__private::state_load(&__GF_ACTOR, ptr, len)
         }
     };
 }
@@ -143,5 +176,5 @@ macro_rules! export_actor {
 /// Used by [`export_actor!`]; not part of the public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::export::{alloc, handle, Slot};
+    pub use crate::export::{alloc, handle, state_load, state_save, Slot};
 }

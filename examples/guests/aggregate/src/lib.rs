@@ -123,6 +123,32 @@ impl Actor for Aggregate {
         }
         .into_bytes())
     }
+
+    // Deployed `stateless`, the history lives in the node's state store:
+    // `high_run` (u32), `alerts` (u64), then the scores (f64), little-endian.
+    fn save_state(&self) -> Option<Vec<u8>> {
+        let mut out = self.high_run.to_le_bytes().to_vec();
+        out.extend_from_slice(&self.alerts.to_le_bytes());
+        for s in &self.history {
+            out.extend_from_slice(&s.to_le_bytes());
+        }
+        Some(out)
+    }
+
+    fn load_state(&mut self, state: &[u8]) -> Result<(), Error> {
+        let bad = || Error::new("aggregate state: malformed");
+        if state.len() < 12 || (state.len() - 12) % 8 != 0 || (state.len() - 12) / 8 > HISTORY {
+            return Err(bad());
+        }
+        self.high_run = u32::from_le_bytes(state[..4].try_into().map_err(|_| bad())?);
+        self.alerts = u64::from_le_bytes(state[4..12].try_into().map_err(|_| bad())?);
+        self.history.clear();
+        for s in state[12..].chunks_exact(8) {
+            self.history
+                .push_back(f64::from_le_bytes(s.try_into().map_err(|_| bad())?));
+        }
+        Ok(())
+    }
 }
 
 export_actor!(Aggregate);

@@ -67,6 +67,19 @@ impl Actor for Counter {
         self.count += 1;
         Ok(self.count.to_string().into_bytes())
     }
+
+    // Deployed `stateless`, the count lives in the node's state store.
+    fn save_state(&self) -> Option<Vec<u8>> {
+        Some(self.count.to_le_bytes().to_vec())
+    }
+
+    fn load_state(&mut self, state: &[u8]) -> Result<(), Error> {
+        let bytes: [u8; 8] = state
+            .try_into()
+            .map_err(|_| Error::new("counter state: expected 8 bytes"))?;
+        self.count = u64::from_le_bytes(bytes);
+        Ok(())
+    }
 }
 
 export_actor!(Counter);

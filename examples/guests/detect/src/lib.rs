@@ -154,6 +154,36 @@ impl Actor for Detect {
             Err(e) => format!("error:call {target}: {e}").into_bytes(),
         })
     }
+
+    // Deployed `stateless`, the window lives in the node's state store:
+    // `suspect` (u64), then `t`, `h`, `m` (f64) per sample, little-endian.
+    fn save_state(&self) -> Option<Vec<u8>> {
+        let mut out = self.suspect.to_le_bytes().to_vec();
+        for s in &self.window {
+            for v in [s.t, s.h, s.m] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        Some(out)
+    }
+
+    fn load_state(&mut self, state: &[u8]) -> Result<(), Error> {
+        let bad = || Error::new("detect state: malformed");
+        if state.len() < 8 || (state.len() - 8) % 24 != 0 || (state.len() - 8) / 24 > WINDOW {
+            return Err(bad());
+        }
+        let num = |b: &[u8]| b.try_into().map(f64::from_le_bytes).map_err(|_| bad());
+        self.suspect = u64::from_le_bytes(state[..8].try_into().map_err(|_| bad())?);
+        self.window.clear();
+        for s in state[8..].chunks_exact(24) {
+            self.window.push_back(Sample {
+                t: num(&s[..8])?,
+                h: num(&s[8..16])?,
+                m: num(&s[16..])?,
+            });
+        }
+        Ok(())
+    }
 }
 
 export_actor!(Detect);

@@ -162,6 +162,30 @@ impl Actor for Ingest {
             Err(e) => format!("error:call {target}: {e}").into_bytes(),
         })
     }
+
+    // Deployed `stateless`, the last readings live in the node's state
+    // store, one reading line per sensor.
+    fn save_state(&self) -> Option<Vec<u8>> {
+        let mut out = String::new();
+        for r in self.last.values() {
+            out.push_str(&format!(
+                "field={},sensor={},t={},h={},m={},ts={}\n",
+                r.field, r.sensor, r.t, r.h, r.m, r.ts
+            ));
+        }
+        Some(out.into_bytes())
+    }
+
+    fn load_state(&mut self, state: &[u8]) -> Result<(), Error> {
+        let text =
+            std::str::from_utf8(state).map_err(|_| Error::new("ingest state: not UTF-8"))?;
+        self.last.clear();
+        for line in text.lines() {
+            let r = parse(line).map_err(|e| Error::new(format!("ingest state: {e}")))?;
+            self.last.insert((r.field.clone(), r.sensor.clone()), r);
+        }
+        Ok(())
+    }
 }
 
 export_actor!(Ingest);
