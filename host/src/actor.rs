@@ -45,6 +45,9 @@ pub(crate) enum Step {
     Call(CallRequest, Box<Suspended>),
 }
 
+/// `gf_state_save` and `gf_state_load`.
+type StateFuncs = (TypedFunc<(), i64>, TypedFunc<(i32, i32), i32>);
+
 /// One live instance.
 pub(crate) struct Actor {
     store: Store<HostState>,
@@ -52,7 +55,7 @@ pub(crate) struct Actor {
     handle: TypedFunc<(i32, i32), i32>,
     /// `gf_state_save` and `gf_state_load`, if the guest exports them (used
     /// only by `stateless` functions, see [`crate::state`]).
-    state: Option<(TypedFunc<(), i64>, TypedFunc<(i32, i32), i32>)>,
+    state: Option<StateFuncs>,
     fuel: u64,
 }
 
@@ -236,7 +239,7 @@ impl Actor {
             detail: "no memory".into(),
         })?;
         // Checked before allocating: the length comes from the guest.
-        let end = ptr.checked_add(len).unwrap_or(usize::MAX);
+        let end = ptr.saturating_add(len);
         if end > memory.data_size(&self.store) {
             return Err(Fault {
                 kind: FaultKind::Trap,

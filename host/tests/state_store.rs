@@ -102,6 +102,21 @@ async fn a_state_the_guest_refuses_fails_the_message_and_nothing_else() {
     );
 }
 
+#[tokio::test]
+async fn a_state_past_the_end_of_memory_fails_the_message_and_nothing_else() {
+    let node = workflow_node(stateless(), Some(Arc::new(MemStateStore::new())));
+    node.deploy("bad", &common::wat("badstate"), stateless())
+        .unwrap();
+    match node.invoke(t("bad"), b"x".to_vec()).await {
+        Outcome::Failed(f) => assert!(f.detail.contains("past the end of memory"), "{f:?}"),
+        other => panic!("expected Failed, got {other:?}"),
+    }
+    assert_eq!(
+        reply(&node.invoke(t("counter/a"), b"x".to_vec()).await),
+        "1"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_a_stateless_actors_state_through_redis() {
     let r = redis();

@@ -261,7 +261,6 @@ mod tests {
         PENDING.with(|p| p.as_mut().unwrap().copy_from_slice(b"boom"));
         assert_eq!(handle(&ACTOR, second, 4), STATUS_ACTOR_ERROR);
         assert_eq!(mock.logs().last().unwrap().1, "boom");
-        drop(mock);
 
         state_round_trips_through_save_and_load();
     }

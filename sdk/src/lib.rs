@@ -100,7 +100,8 @@ pub trait Actor: Default {
     /// memory after every message; when the node has a state store (Redis),
     /// it calls this after each successful message and stores the bytes, and
     /// hands them to [`Actor::load_state`] of the next instance before its
-    /// message. `None` (the default): nothing to keep.
+    /// message. `None` (the default): nothing to keep. Export it with
+    /// `export_actor!(MyActor, state)`.
     fn save_state(&self) -> Option<Vec<u8>> {
         None
     }
@@ -140,10 +141,31 @@ pub trait Actor: Default {
 ///   [`Default`] on the first message), sets the reply and returns `0`, or a
 ///   non-zero code on error.
 ///
+/// `export_actor!(MyActor, state)` also exports `gf_state_save` and
+/// `gf_state_load` (from [`Actor::save_state`] and [`Actor::load_state`]), for
+/// an actor whose function may be deployed `stateless` with a state store; an
+/// actor with nothing to remember leaves them out, and the host then never
+/// goes to the store for it.
+///
 /// On targets other than wasm32 the functions exist too, but pointers do not
 /// fit an `i32` there: drive the actor with [`testing::Mock`] instead.
 #[macro_export]
 macro_rules! export_actor {
+    ($actor:ty, state $(,)?) => {
+        $crate::export_actor!($actor);
+
+        /// GoldFish ABI (stateless functions only): the state as `ptr << 32 | len`.
+        #[no_mangle]
+        pub extern "C" fn gf_state_save() -> i64 {
+            $crate::__private::state_save(&__GF_ACTOR)
+        }
+
+        /// GoldFish ABI (stateless functions only): restores the state at `ptr..ptr+len`.
+        #[no_mangle]
+        pub extern "C" fn gf_state_load(ptr: i32, len: i32) -> i32 {
+            $crate::__private::state_load(&__GF_ACTOR, ptr, len)
+        }
+    };
     ($actor:ty $(,)?) => {
         /// GoldFish ABI: a buffer for the next message's payload (`0`: cannot).
         #[no_mangle]
@@ -157,18 +179,6 @@ macro_rules! export_actor {
         #[no_mangle]
         pub extern "C" fn gf_handle(ptr: i32, len: i32) -> i32 {
             $crate::__private::handle(&__GF_ACTOR, ptr, len)
-        }
-
-        /// GoldFish ABI (stateless functions only): the state as `ptr << 32 | len`.
-        #[no_mangle]
-        pub extern "C" fn gf_state_save() -> i64 {
-            $crate::__private::state_save(&__GF_ACTOR)
-        }
-
-        /// GoldFish ABI (stateless functions only): restores the state at `ptr..ptr+len`.
-        #[no_mangle]
-        pub extern "C" fn gf_state_load(ptr: i32, len: i32) -> i32 {
-            $crate::__private::state_load(&__GF_ACTOR, ptr, len)
         }
     };
 }

@@ -151,7 +151,7 @@ impl Actor for Aggregate {
     }
 }
 
-export_actor!(Aggregate);
+export_actor!(Aggregate, state);
 
 #[cfg(test)]
 mod tests {

@@ -82,7 +82,7 @@ impl Actor for Counter {
     }
 }
 
-export_actor!(Counter);
+export_actor!(Counter, state);
 
 #[cfg(test)]
 mod tests {

@@ -186,7 +186,7 @@ impl Actor for Detect {
     }
 }
 
-export_actor!(Detect);
+export_actor!(Detect, state);
 
 #[cfg(test)]
 mod tests {

@@ -188,7 +188,7 @@ impl Actor for Ingest {
     }
 }
 
-export_actor!(Ingest);
+export_actor!(Ingest, state);
 
 #[cfg(test)]
 mod tests {
