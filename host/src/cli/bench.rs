@@ -21,6 +21,12 @@ pub(crate) enum Bench {
     ///
     /// Example: goldfish bench quic --messages 5000 --seconds 3
     Quic(QuicArgs),
+    /// The paper's experiments (section 6) against a stateless baseline
+    /// (a new instance per message, state in Redis), in one process and over
+    /// QUIC: JSON and CSV results, SVG figures 7 to 11, a ratio table.
+    ///
+    /// Example: goldfish bench paper --quick --out bench-results
+    Paper(super::paper::PaperArgs),
 }
 
 /// Options of `goldfish bench quic`.
@@ -79,6 +85,7 @@ pub(crate) async fn run(b: Bench) -> anyhow::Result<()> {
     match b {
         Bench::Warm(a) => warm(a).await,
         Bench::Quic(a) => quic(a).await,
+        Bench::Paper(a) => super::paper::run(a).await,
     }
 }
 
