@@ -55,6 +55,14 @@ pub(crate) struct PaperArgs {
     /// Only these placements (comma-separated: one-process, two-nodes).
     #[arg(long, value_delimiter = ',')]
     placements: Vec<String>,
+    /// Keep the stateless baseline's state in this process instead of Redis
+    /// (to tell the cost of the store from the cost of a new instance).
+    #[arg(long)]
+    memory_store: bool,
+    /// Measure nothing: redraw the figures and the ratio table into `--out`
+    /// from a `results.json` written by an earlier run.
+    #[arg(long, value_name = "RESULTS_JSON")]
+    from: Option<PathBuf>,
     /// Seconds each fan-out point runs (default 2, quick 0.3).
     #[arg(long)]
     fanout_seconds: Option<f64>,
@@ -116,6 +124,9 @@ fn config(mode: Mode) -> FunctionConfig {
         buffer_bytes: 1 << 30,
         // A caller that finds every instance busy gets a new one at once.
         max_wait_ms: 0,
+        // Room for an actor per client and field: a function at its
+        // instance limit makes a new key wait for an idle actor to time out.
+        max_instances: 512,
         max_attempts: 1,
         timeout_ms: 120_000,
         stateless: mode == Mode::Stateless,
@@ -129,10 +140,18 @@ struct Setup {
 }
 
 impl Setup {
-    async fn start(placement: Placement, mode: Mode, redis: &str) -> anyhow::Result<Setup> {
+    async fn start(
+        placement: Placement,
+        mode: Mode,
+        redis: &str,
+        memory: bool,
+    ) -> anyhow::Result<Setup> {
+        // One memory store for both nodes, as they would share one Redis.
+        let shared: Arc<dyn StateStore> = Arc::new(goldfish_host::MemStateStore::new());
         let store = || -> anyhow::Result<Option<Arc<dyn StateStore>>> {
             Ok(match mode {
                 Mode::Goldfish => None,
+                Mode::Stateless if memory => Some(shared.clone()),
                 Mode::Stateless => Some(Arc::new(RedisStateStore::connect(redis)?)),
             })
         };
@@ -233,9 +252,8 @@ fn request(workload: Workload, x: u64, client: u64, rep: u32) -> anyhow::Result<
             // A humid reading; for the size sweep padded to the input size
             // (ingest ignores keys it does not know; the padding travels on
             // to detect). Fan-out sends the bare reading (about 70 bytes).
-            let mut p =
-                format!("field=f{rep}x{client},sensor=s1,t=21.5,h=91.0,m=0.42,ts=1700000000000")
-                    .into_bytes();
+            let mut p = format!("field=f{client},sensor=s1,t=21.5,h=91.0,m=0.42,ts=1700000000000")
+                .into_bytes();
             if workload == Workload::Workflow {
                 p.extend_from_slice(b",pad=");
                 let target_len = (x as usize).max(p.len() + 1);
@@ -428,6 +446,18 @@ fn parse_list<T: Copy>(
 }
 
 pub(crate) async fn run(args: PaperArgs) -> anyhow::Result<()> {
+    if let Some(from) = &args.from {
+        let text = std::fs::read_to_string(from)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", from.display()))?;
+        let results: Results = serde_json::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("{} is not a results file: {e}", from.display()))?;
+        let written = report::write_all(&results, &args.out)?;
+        println!("{}", report::ratio_table(&results));
+        for p in written {
+            println!("  {}", p.display());
+        }
+        return Ok(());
+    }
     let workloads = parse_list(
         &args.workloads,
         &Workload::ALL,
@@ -463,8 +493,18 @@ pub(crate) async fn run(args: PaperArgs) -> anyhow::Result<()> {
     let mut rows = vec![];
     for &placement in &placements {
         for mode in [Mode::Goldfish, Mode::Stateless] {
-            let setup = Setup::start(placement, mode, &args.redis).await?;
-            for &workload in &workloads {
+            let setup = Setup::start(placement, mode, &args.redis, args.memory_store).await?;
+            // Small messages first, the big inputs last: the allocator keeps
+            // what a 16 MiB point took, which would show in the peak RSS of
+            // every point after it.
+            let mut order = workloads.clone();
+            order.sort_by_key(|w| matches!(w, Workload::Chained | Workload::Workflow));
+            for &workload in &order {
+                // Each workload starts from empty state in both modes' stores
+                // (a warm actor's memory is its own business).
+                if mode == Mode::Stateless && !args.memory_store {
+                    clear_state(&args.redis)?;
+                }
                 let xs = match workload {
                     Workload::Exchange => &plan.messages,
                     Workload::Chained | Workload::Workflow => &plan.sizes,
@@ -516,6 +556,17 @@ pub(crate) async fn run(args: PaperArgs) -> anyhow::Result<()> {
     println!("done in {:.0} s; wrote:", t0.elapsed().as_secs_f64());
     for p in written {
         println!("  {}", p.display());
+    }
+    Ok(())
+}
+
+/// Deletes the stateless baseline's state (`gf:state:*`) from Redis.
+fn clear_state(url: &str) -> anyhow::Result<()> {
+    let client = redis::Client::open(url)?;
+    let mut c = client.get_connection_with_timeout(Duration::from_secs(2))?;
+    let keys: Vec<String> = redis::cmd("KEYS").arg("gf:state:*").query(&mut c)?;
+    if !keys.is_empty() {
+        redis::cmd("DEL").arg(&keys).query::<()>(&mut c)?;
     }
     Ok(())
 }
@@ -607,7 +658,7 @@ mod tests {
         let (t, p) = request(Workload::Workflow, 4096, 3, 1).unwrap();
         assert_eq!(t, Target::parse("ingest").unwrap());
         assert_eq!(p.len(), 4096);
-        assert!(p.starts_with(b"field=f1x3,"));
+        assert!(p.starts_with(b"field=f3,"));
         let list = parse_list(
             &["chained".into()],
             &Workload::ALL,

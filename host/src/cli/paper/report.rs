@@ -801,12 +801,23 @@ fn min_max(values: &[f64]) -> Option<(f64, f64)> {
     )
 }
 
+/// A share as a percentage: whole percents, but one decimal near 100 (a
+/// 99.8% reduction is not "100% lower").
+fn fmt_pct(share: f64) -> String {
+    let p = share * 100.0;
+    if p.abs() >= 99.5 && p.abs() < 100.0 {
+        format!("{:.1}", (p * 10.0).floor() / 10.0)
+    } else {
+        format!("{p:.0}")
+    }
+}
+
 /// A latency reduction as "90% lower", or "20% higher" if goldfish was slower.
 fn fmt_reduction(reduction: f64) -> String {
     if reduction >= 0.0 {
-        format!("{:.0}% lower", reduction * 100.0)
+        format!("{}% lower", fmt_pct(reduction))
     } else {
-        format!("{:.0}% higher", -reduction * 100.0)
+        format!("{}% higher", fmt_pct(-reduction))
     }
 }
 
@@ -814,7 +825,7 @@ fn fmt_reduction_range(values: &[f64]) -> String {
     let Some((lo, hi)) = min_max(values) else {
         return "—".into();
     };
-    let (lo_pct, hi_pct) = (format!("{:.0}", lo * 100.0), format!("{:.0}", hi * 100.0));
+    let (lo_pct, hi_pct) = (fmt_pct(lo), fmt_pct(hi));
     if lo_pct == hi_pct {
         fmt_reduction(lo)
     } else if lo >= 0.0 {
@@ -1364,6 +1375,8 @@ mod tests {
         assert_eq!(fmt_num(12345.0), "12.3k");
         assert_eq!(fmt_num(2000.0), "2000");
         assert_eq!(fmt_reduction_range(&[0.9]), "90% lower");
+        assert_eq!(fmt_reduction_range(&[0.9976]), "99.7% lower");
+        assert_eq!(fmt_reduction_range(&[0.76, 0.9976]), "76–99.7% lower");
         assert_eq!(
             fmt_reduction_range(&[-0.5, 0.25]),
             "50% higher to 25% lower"
