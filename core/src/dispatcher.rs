@@ -367,7 +367,6 @@ impl<A: Storage<Actor>, E: Storage<Entry>> Dispatcher<A, E> {
             .actors
             .iter()
             .filter_map(|(_, a)| a.life.idle_deadline(self.limits.idle))
-            .filter(|&t| t != Tick::NEVER)
             .min();
         match (idle, self.buffer.poll_timeout()) {
             (Some(a), Some(b)) => Some(a.min(b)),

@@ -200,9 +200,12 @@ impl Lifecycle {
         self.draining
     }
 
-    /// When a Suspended actor becomes eligible for an idle timeout.
+    /// When a Suspended actor becomes eligible for an idle timeout (`None`
+    /// when it is not Suspended, or its idle time never ends).
     pub fn idle_deadline(&self, idle: Span) -> Option<Tick> {
-        (self.phase == Phase::Suspended).then(|| self.since.after(idle))
+        (self.phase == Phase::Suspended)
+            .then(|| self.since.after(idle))
+            .filter(|&t| t != Tick::NEVER)
     }
 
     /// Applies one event at `now`. `idle` is the function's idle time, used by
