@@ -556,7 +556,7 @@ impl Function {
             return Ok(());
         };
         let key = crate::state::state_key(&actor.id());
-        match crate::state::blocking(|| store.get(&key)) {
+        match store.get(&key) {
             Ok(Some(bytes)) => actor.load_state(&bytes),
             Ok(None) => Ok(()),
             Err(e) => Err(Fault {
@@ -575,7 +575,7 @@ impl Function {
             return Ok(());
         };
         let key = crate::state::state_key(&actor.id());
-        crate::state::blocking(|| store.put(&key, &bytes)).map_err(|e| Fault {
+        store.put(&key, &bytes).map_err(|e| Fault {
             kind: goldfish_core::FaultKind::Trap,
             detail: e.to_string(),
         })

@@ -9,8 +9,9 @@
 //! successful message it writes what `gf_state_save` returns. A node without
 //! a store, or a guest without those exports, skips both.
 //!
-//! The store is called from the thread that runs the guest (the call blocks,
-//! like the function's own Redis client would).
+//! The store is called from the thread that runs the guest; a store that
+//! blocks on I/O (Redis) tells the runtime so, as a function's own Redis
+//! client would block its thread.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -101,7 +102,7 @@ impl RedisStateStore {
                 .get_connection()
                 .map_err(|e| StateError(e.to_string()))?,
         };
-        let out = f(&mut conn).map_err(|e| StateError(e.to_string()));
+        let out = blocking(|| f(&mut conn)).map_err(|e| StateError(e.to_string()));
         if out.is_ok() {
             self.idle
                 .lock()
@@ -124,7 +125,7 @@ impl StateStore for RedisStateStore {
 
 /// Runs blocking store I/O from a runtime thread without starving the
 /// runtime's other tasks (on a multi-threaded runtime).
-pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
         _ => f(),
