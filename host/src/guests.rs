@@ -25,3 +25,8 @@ pub const ALL: [(&str, &[u8]); 6] = [
     ("echo", ECHO),
     ("relay", RELAY),
 ];
+
+/// The example guest called `name`, if there is one.
+pub fn by_name(name: &str) -> Option<&'static [u8]> {
+    ALL.iter().find(|(n, _)| *n == name).map(|(_, w)| *w)
+}

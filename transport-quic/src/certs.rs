@@ -488,8 +488,8 @@ fn set_validity(params: &mut CertificateParams, years: i32) {
 }
 
 /// The proleptic Gregorian date `days` days after 1970-01-01 (Howard
-/// Hinnant's algorithm).
-fn civil_from_days(days: i64) -> (i32, u8, u8) {
+/// Hinnant's algorithm): `(year, month, day)`.
+pub fn civil_from_days(days: i64) -> (i32, u8, u8) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);

@@ -16,11 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 /// A built example guest.
 pub fn guest(name: &str) -> &'static [u8] {
-    guests::ALL
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, w)| *w)
-        .unwrap_or_else(|| panic!("no guest {name}"))
+    guests::by_name(name).unwrap_or_else(|| panic!("no guest {name}"))
 }
 
 /// A hostile test guest from `tests/guests/*.wat`.

@@ -157,13 +157,8 @@ impl Setup {
         };
         let first = ["relay", "ingest"];
         let rest = ["echo", "counter", "detect", "aggregate"];
-        let wasm = |name: &str| {
-            guests::ALL
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map(|(_, w)| *w)
-                .ok_or_else(|| anyhow::anyhow!("no guest {name}"))
-        };
+        let wasm =
+            |name: &str| guests::by_name(name).ok_or_else(|| anyhow::anyhow!("no guest {name}"));
         let nodes = match placement {
             Placement::OneProcess => {
                 let mut b = Node::builder().name("bench");
@@ -618,17 +613,8 @@ fn now_rfc3339() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil from days (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = goldfish_transport_quic::certs::civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
     format!(
         "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
         rem / 3600,
